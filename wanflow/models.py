@@ -1,0 +1,228 @@
+"""What each Wan model accepts: the per-model capability table, standard sizes, quotas and prices.
+
+Every fact about the provider that wanflow relies on lives here, so that when the API changes
+(or a fact marked ⚠ in the reference turns out wrong) there is one place to edit. The spec
+checker, the request builder, the DashScope backend, the emulator and the cost estimate all
+read this table.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# Submit paths, relative to the region's `/api/v1` base.
+VIDEO_SYNTHESIS = "services/aigc/video-generation/video-synthesis"
+IMAGE2VIDEO = "services/aigc/image2video/video-synthesis"  # kf2v models only
+
+RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4")
+RESOLUTIONS = ("480P", "720P", "1080P")
+
+# Standard `W*H` for each tier and ratio (reference §2.2). 480P has no 4:3 / 3:4 size.
+SIZES: dict[tuple[str, str], str] = {
+    ("480P", "16:9"): "832*480", ("480P", "9:16"): "480*832", ("480P", "1:1"): "624*624",
+    ("720P", "16:9"): "1280*720", ("720P", "9:16"): "720*1280", ("720P", "1:1"): "960*960",
+    ("720P", "4:3"): "1088*832", ("720P", "3:4"): "832*1088",
+    ("1080P", "16:9"): "1920*1080", ("1080P", "9:16"): "1080*1920", ("1080P", "1:1"): "1440*1440",
+    ("1080P", "4:3"): "1632*1248", ("1080P", "3:4"): "1248*1632",
+}
+SIZE_TIER = {size: tier for (tier, _), size in SIZES.items()}
+SIZE_RATIO = {size: ratio for (_, ratio), size in SIZES.items()}
+
+# wan2.7 media item types the SDK knows (reference §2.5).
+MEDIA_TYPES = ("first_frame", "last_frame", "reference_image", "reference_video",
+               "reference_voice", "reference_audio", "video", "first_clip", "driving_audio",
+               "file", "link")
+# Valid media combinations of wan2.7-i2v (⚠ from two mirrors that agree).
+I2V_MEDIA_COMBOS = (
+    frozenset({"first_frame"}), frozenset({"first_frame", "driving_audio"}),
+    frozenset({"first_frame", "last_frame"}),
+    frozenset({"first_frame", "last_frame", "driving_audio"}),
+    frozenset({"first_clip"}), frozenset({"first_clip", "last_frame"}),
+)
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    min_side: int = 360
+    max_side: int = 2000
+    max_bytes: int = 10 * 1024 * 1024
+
+
+WAN27_IMAGES = ImageLimits(min_side=240, max_side=8000, max_bytes=20 * 1024 * 1024)  # ⚠ mirrors
+LEGACY_IMAGES = ImageLimits()
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    min_seconds: float = 3.0  # ⚠ some wan2.7 mirrors say 2 s
+    max_seconds: float = 30.0
+    max_bytes: int = 15 * 1024 * 1024
+
+
+AUDIO_LIMITS = AudioLimits()
+
+
+@dataclass(frozen=True)
+class Model:
+    """Capabilities of one Wan video model (or family of dated snapshots)."""
+
+    name: str
+    kind: str              # t2v | i2v | kf2v | r2v
+    protocol: str          # prompt | img_url | frames | references | media  (how inputs are sent)
+    geometry: str          # size | resolution | resolution+ratio
+    resolutions: tuple[str, ...]
+    default_resolution: str
+    durations: tuple[int, ...]
+    default_duration: int
+    prompt_limit: int      # characters; the API silently truncates beyond it (⚠ mirrors)
+    fps: int = 30          # ⚠ some mirrors say 24 for 2.2/2.5
+    audio_input: bool = False     # accepts user audio (audio_url / driving_audio)
+    auto_audio: bool = False      # generates a soundtrack when no audio is given
+    audio_switch: bool = False    # takes parameters.audio (false = silent)
+    shot_type: bool = False       # takes parameters.shot_type single|multi
+    max_references: int = 0       # r2v: reference items in total
+    max_reference_videos: int = 0
+    max_duration_with_video: int | None = None  # r2v: duration cap when a reference video is given
+    images: ImageLimits = LEGACY_IMAGES
+    concurrency: int = 5          # default in-flight tasks per account (⚠ unknown for wan2.2+)
+    submit_rps: float = 2.0       # default submissions per second (⚠ unknown for wan2.2+)
+    price: dict = field(default_factory=dict)  # resolution tier -> price per billed second
+
+    @property
+    def endpoint(self) -> str:
+        return IMAGE2VIDEO if self.kind == "kf2v" else VIDEO_SYNTHESIS
+
+    @property
+    def silent(self) -> bool:
+        return not (self.audio_input or self.auto_audio)
+
+    def allowed_sizes(self) -> tuple[str, ...]:
+        return tuple(s for (tier, _), s in SIZES.items() if tier in self.resolutions)
+
+
+# Currency and basis of the price figures below (⚠ indicative only, verify before relying).
+PRICE_CURRENCY = "USD"
+PRICE_REGION = "international (Singapore)"
+PRICE_NOTE = "indicative list prices per billed second; verify on your account"
+
+_2_to_15 = tuple(range(2, 16))
+_2_to_10 = tuple(range(2, 11))
+
+_TABLE = (
+    Model("wan2.7-t2v", "t2v", "prompt", "resolution+ratio", ("720P", "1080P"), "1080P",
+          _2_to_15, 5, 5000, audio_input=True, auto_audio=True, audio_switch=True,
+          images=WAN27_IMAGES, price={"720P": 0.10, "1080P": 0.15}),
+    Model("wan2.7-i2v", "i2v", "media", "resolution", ("720P", "1080P"), "1080P",
+          _2_to_15, 5, 5000, audio_input=True, auto_audio=True, audio_switch=True,
+          images=WAN27_IMAGES, price={"720P": 0.10, "1080P": 0.15}),
+    Model("wan2.7-r2v", "r2v", "media", "resolution+ratio", ("720P", "1080P"), "1080P",
+          _2_to_15, 5, 5000, auto_audio=True, audio_switch=True, max_references=5,
+          max_reference_videos=5, max_duration_with_video=10, images=WAN27_IMAGES,
+          price={"720P": 0.10, "1080P": 0.15}),
+    Model("wan2.6-t2v", "t2v", "prompt", "size", ("720P", "1080P"), "1080P",
+          _2_to_15, 5, 1500, audio_input=True, auto_audio=True, shot_type=True,
+          price={"720P": 0.10, "1080P": 0.15}),
+    Model("wan2.6-i2v", "i2v", "img_url", "resolution", ("720P", "1080P"), "1080P",
+          _2_to_15, 5, 1500, audio_input=True, auto_audio=True, shot_type=True,
+          price={"720P": 0.10, "1080P": 0.15}),
+    Model("wan2.6-i2v-flash", "i2v", "img_url", "resolution", ("720P", "1080P"), "1080P",
+          _2_to_15, 5, 1500, audio_input=True, auto_audio=True, audio_switch=True,
+          shot_type=True, price={"720P": 0.05, "1080P": 0.075}),
+    Model("wan2.6-r2v", "r2v", "references", "size", ("720P", "1080P"), "1080P",
+          _2_to_10, 5, 1500, auto_audio=True, audio_switch=True, shot_type=True,
+          max_references=5, max_reference_videos=3, price={"720P": 0.10, "1080P": 0.15}),
+    Model("wan2.6-r2v-flash", "r2v", "references", "size", ("720P", "1080P"), "1080P",
+          _2_to_10, 5, 1500, auto_audio=True, audio_switch=True, shot_type=True,
+          max_references=5, max_reference_videos=3, price={"720P": 0.05, "1080P": 0.075}),
+    Model("wan2.5-t2v-preview", "t2v", "prompt", "size", RESOLUTIONS, "1080P", (5, 10), 5, 2000,
+          audio_input=True, auto_audio=True, fps=24,
+          price={"480P": 0.05, "720P": 0.10, "1080P": 0.15}),
+    Model("wan2.5-i2v-preview", "i2v", "img_url", "resolution", RESOLUTIONS, "1080P", (5, 10), 5,
+          2000, audio_input=True, auto_audio=True, fps=24,
+          price={"480P": 0.05, "720P": 0.10, "1080P": 0.15}),
+    Model("wan2.2-t2v-plus", "t2v", "prompt", "size", ("480P", "1080P"), "1080P", (5,), 5, 800,
+          fps=24, price={"480P": 0.02, "1080P": 0.10}),
+    Model("wan2.2-i2v-plus", "i2v", "img_url", "resolution", ("480P", "1080P"), "1080P", (5,), 5,
+          800, fps=24, price={"480P": 0.02, "1080P": 0.10}),
+    Model("wan2.2-i2v-flash", "i2v", "img_url", "resolution", RESOLUTIONS, "720P", (5,), 5, 800,
+          fps=24, price={"480P": 0.015, "720P": 0.03, "1080P": 0.07}),
+    Model("wan2.2-kf2v-flash", "kf2v", "frames", "resolution", RESOLUTIONS, "720P", (5,), 5, 800,
+          fps=24, price={"480P": 0.015, "720P": 0.03, "1080P": 0.07}),
+    Model("wanx2.1-t2v-turbo", "t2v", "prompt", "size", ("480P", "720P"), "720P", (5,), 5, 800,
+          concurrency=2, submit_rps=2, price={"480P": 0.036, "720P": 0.036}),
+    Model("wanx2.1-t2v-plus", "t2v", "prompt", "size", ("720P",), "720P", (5,), 5, 800,
+          concurrency=2, submit_rps=2, price={"720P": 0.10}),
+    Model("wanx2.1-i2v-turbo", "i2v", "img_url", "resolution", ("480P", "720P"), "720P",
+          (3, 4, 5), 5, 800, concurrency=2, submit_rps=2, price={"480P": 0.036, "720P": 0.036}),
+    Model("wanx2.1-i2v-plus", "i2v", "img_url", "resolution", ("720P",), "720P", (5,), 5, 800,
+          concurrency=2, submit_rps=2, price={"720P": 0.10}),
+    Model("wanx2.1-kf2v-plus", "kf2v", "frames", "resolution", ("720P",), "720P", (5,), 5, 800,
+          concurrency=2, submit_rps=2, price={"720P": 0.10}),
+)
+
+MODELS: dict[str, Model] = {m.name: m for m in _TABLE}
+# The docs also spell the 2.1 models `wan2.1-…`.
+ALIASES = {m.name.replace("wanx2.1", "wan2.1"): m.name for m in _TABLE if m.name.startswith("wanx")}
+# Dated snapshots, e.g. `wan2.7-t2v-2026-06-12`, share their family's capabilities.
+_SNAPSHOT = re.compile(r"^(?P<base>.+?)-\d{4}-\d{2}-\d{2}$")
+
+
+def lookup(name: str) -> Model | None:
+    """The capabilities of `name`, resolving aliases and dated snapshots; None if unknown."""
+    if name in MODELS:
+        return MODELS[name]
+    if name in ALIASES:
+        return MODELS[ALIASES[name]]
+    m = _SNAPSHOT.match(name)
+    if m:
+        return lookup(m.group("base"))
+    return None
+
+
+def model_names() -> tuple[str, ...]:
+    return tuple(MODELS) + tuple(ALIASES)
+
+
+def size_of(resolution: str, ratio: str) -> str | None:
+    return SIZES.get((resolution, ratio))
+
+
+def dimensions(size: str) -> tuple[int, int]:
+    w, h = size.split("*")
+    return int(w), int(h)
+
+
+def price_per_second(model: str, tier: str) -> float | None:
+    info = lookup(model)
+    if info is None:
+        return None
+    return info.price.get(tier)
+
+
+def billed_seconds(usage: dict | None, fallback: float) -> float:
+    """Billable seconds from a task's `usage` (field names vary by model generation)."""
+    if usage:
+        for key in ("duration", "video_duration", "output_video_duration"):
+            value = usage.get(key)
+            if isinstance(value, (int, float)) and value > 0:
+                return float(value)
+    return float(fallback)
+
+
+# Account-wide limits (reference §6).
+QUERY_QPS = 20.0          # GET /tasks/{id}, all tasks together
+POLICY_QPS = 100.0        # getPolicy per model
+TASK_TTL_SECONDS = 24 * 3600   # task ids and result URLs expire after 24 h
+UPLOAD_TTL_SECONDS = 48 * 3600  # oss:// temporary files live 48 h
+NEGATIVE_PROMPT_LIMIT = 500
+SEED_MAX = 2147483647
+
+REGIONS = {
+    "beijing": "https://dashscope.aliyuncs.com/api/v1",
+    "singapore": "https://dashscope-intl.aliyuncs.com/api/v1",
+    "virginia": "https://dashscope-us.aliyuncs.com/api/v1",  # ⚠ SDK 2.0.2 maps it to -intl
+}
+REGION_ALIASES = {"cn-beijing": "beijing", "ap-southeast-1": "singapore", "intl": "singapore",
+                  "us-east-1": "virginia"}
+UPLOAD_REGIONS = ("beijing",)  # temporary storage (getPolicy + OSS) exists only in Beijing
+DATA_URI_MAX_BYTES = 10 * 1024 * 1024  # ⚠ images sent inline when upload is unavailable
