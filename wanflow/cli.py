@@ -73,5 +73,169 @@ def schema():
     click.echo(loader.schema_text(), nl=False)
 
 
+# -- commands over a spec's plan ----------------------------------------------------------
+
+def _spec_options(f):
+    f = click.option("--cache", default=None, metavar="DIR",
+                     help="Cache directory (default: .wanflow beside the spec).")(f)
+    f = click.option("--backend", type=click.Choice(["auto", "preview", "dashscope"]),
+                     default=None, help="Where to generate (default: the spec's, else auto).")(f)
+    f = click.option("--base-url", default=None, metavar="URL",
+                     help="DashScope API base URL (e.g. an emulator's).")(f)
+    f = click.option("--region", default=None,
+                     type=click.Choice(["beijing", "singapore", "virginia"]),
+                     help="DashScope region.")(f)
+    f = click.option("--only", "only", multiple=True, metavar="TARGET",
+                     help="Restrict to SCENE, SCENE.SHOT or FILM (and what it needs).")(f)
+    f = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
+    return click.argument("spec_file", type=click.Path(dir_okay=True))(f)
+
+
+def _session(spec_file, cache, backend, base_url, region, only, notice):
+    from . import engine
+
+    return engine.Session.open(spec_file, cache=cache, backend=backend, base_url=base_url,
+                               region=region, only=only, notice=notice)
+
+
+def _notice(as_json):
+    def say(message):
+        if as_json:
+            click.echo(json.dumps({"event": "notice", "message": message}))
+        else:
+            click.echo(f"wanflow: {message}", err=True)
+    return say
+
+
+@main.command()
+@_spec_options
+@click.option("--explain", is_flag=True, help="Show why each task runs, with keys.")
+@click.option("--max-cost", type=float, default=None, help="Exit 3 if the run would cost more.")
+@click.option("--no-spend", is_flag=True, help="Exit 3 if anything would be paid for.")
+def plan(spec_file, cache, backend, base_url, region, only, as_json, explain, max_cost,
+         no_spend):
+    """Show what a run would do, why, and what it would cost; spend nothing."""
+    from . import engine
+
+    try:
+        with _session(spec_file, cache, backend, base_url, region, only,
+                      _notice(as_json)) as session:
+            states = session.assess()
+            report = engine.plan_report(session, states)
+            if as_json:
+                click.echo(json.dumps(report, indent=2))
+            else:
+                click.echo(engine.plan_table(session, states, explain=explain))
+            engine.check_budget(session, states, max_cost=max_cost, no_spend=no_spend)
+    except WanflowError as err:
+        _fail(err)
+
+
+@main.command()
+@_spec_options
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
+              help="Generations in flight at once, all models together.")
+@click.option("--limit", "limits", multiple=True, metavar="MODEL=N[:RPS]",
+              help="Per-model concurrent tasks and submissions per second.")
+@click.option("--max-cost", type=float, default=None, help="Stop before spending more.")
+@click.option("--no-spend", is_flag=True, help="Stop if anything would be paid for.")
+@click.option("--resubmit-uncertain", is_flag=True,
+              help="Submit again tasks whose earlier submit had an unknown outcome.")
+def run(spec_file, cache, backend, base_url, region, only, as_json, jobs, limits, max_cost,
+        no_spend, resubmit_uncertain):
+    """Generate what changed, reuse the rest, assemble scenes and films."""
+    from . import engine
+
+    try:
+        with _session(spec_file, cache, backend, base_url, region, only,
+                      _notice(as_json)) as session:
+            summary = engine.run(session, as_json=as_json, jobs=jobs, limits=limits,
+                                 max_cost=max_cost, no_spend=no_spend,
+                                 resubmit_uncertain=resubmit_uncertain)
+    except WanflowError as err:
+        _fail(err)
+    if summary.interrupted:
+        sys.exit(130)
+    sys.exit(0 if summary.ok else 1)
+
+
+@main.command()
+@_spec_options
+def status(spec_file, cache, backend, base_url, region, only, as_json):
+    """What is up to date, what is stale, what is in flight."""
+    from . import engine
+
+    try:
+        with _session(spec_file, cache, backend, base_url, region, only,
+                      _notice(as_json)) as session:
+            report = engine.status_report(session)
+    except WanflowError as err:
+        _fail(err)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(engine.status_text(report))
+
+
+@main.command()
+@click.argument("spec_file", type=click.Path(dir_okay=True))
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
+@click.option("--only", "only", multiple=True, metavar="TARGET")
+def graph(spec_file, fmt, only):
+    """Print the task graph as Mermaid or Graphviz dot."""
+    from . import engine
+
+    try:
+        click.echo(engine.graph_text(spec_file, fmt, only))
+    except WanflowError as err:
+        _fail(err)
+
+
+@main.group()
+def cache():
+    """Inspect and tidy the content-addressed cache."""
+
+
+@cache.command("verify")
+@click.argument("spec_file", type=click.Path(dir_okay=True))
+@click.option("--cache", "cache_dir", default=None, metavar="DIR")
+@click.option("--json", "as_json", is_flag=True)
+def cache_verify(spec_file, cache_dir, as_json):
+    """Re-hash every object; remove the corrupt ones."""
+    from . import engine
+
+    try:
+        report = engine.cache_verify(spec_file, cache_dir)
+    except WanflowError as err:
+        _fail(err)
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        click.echo(f"checked {report['checked']} objects, {len(report['corrupt'])} corrupt "
+                   f"(removed {report['removed']})")
+    sys.exit(1 if report["corrupt"] else 0)
+
+
+@cache.command("gc")
+@click.argument("spec_files", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.option("--cache", "cache_dir", default=None, metavar="DIR")
+@click.option("--apply", is_flag=True, help="Delete for real (default: dry run).")
+@click.option("--json", "as_json", is_flag=True)
+def cache_gc(spec_files, cache_dir, apply, as_json):
+    """Delete objects no lock file pins (dry run unless --apply)."""
+    from . import engine
+
+    try:
+        report = engine.cache_gc(spec_files, cache_dir, apply=apply)
+    except WanflowError as err:
+        _fail(err)
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        verb = "deleted" if apply else "would delete"
+        click.echo(f"{verb} {report['count']} objects ({report['bytes']} bytes); "
+                   f"kept {report['kept']} pinned by lock files")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

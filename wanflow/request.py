@@ -44,6 +44,7 @@ class GenRequest:
     height: int
     fps: int
     aspect_from_input: bool = False  # i2v/kf2v: the provider follows the first frame's aspect
+    label: str = ""        # `scene.shot#take`, for progress lines and preview cards
 
 
 def asset_source(name: str) -> str:
@@ -190,7 +191,8 @@ def build(shot: Shot, take: int, blobs: dict[str, Blob], picks: dict[str, int]) 
     return GenRequest(model=shot.model, endpoint=info.endpoint, body=body, blobs=tuple(used),
                       take=take, duration=float(duration), resolution=tier, width=width,
                       height=height, fps=info.fps,
-                      aspect_from_input=has_image_lead and not shot.size)
+                      aspect_from_input=has_image_lead and not shot.size,
+                      label=f"{shot.qid}#{take}")
 
 
 def substitute(value, urls: dict[str, str]):

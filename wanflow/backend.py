@@ -1,0 +1,76 @@
+"""The backend protocol the executor drives, and the values it passes around.
+
+A generation is submit → (journal the remote id) → wait → download. `preview` implements it
+offline; `dashscope` over HTTP. Backends never print and never touch the store.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+from .errors import ConfigError
+from .request import GenRequest
+
+
+@dataclass(frozen=True)
+class Submitted:
+    remote_id: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    remote_id: str
+    request_id: str | None
+    video_url: str | None
+    actual_prompt: str | None
+    usage: dict | None
+    billed_seconds: float
+    status: str = "SUCCEEDED"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Backend(Protocol):
+    name: str
+    identity: str      # part of every generation key; preview and real outputs never mix
+    paid: bool         # whether generations cost money
+
+    async def submit(self, request: GenRequest, files: dict[str, str]) -> Submitted: ...
+    async def wait(self, remote_id: str, request: GenRequest) -> Finished: ...
+    async def download(self, finished: Finished, dest: str) -> str: ...
+    async def cancel(self, remote_id: str) -> bool: ...
+    async def aclose(self) -> None: ...
+
+
+def choose(name: str, *, env=None, region=None, base_url=None, cache_dir=None, notice=None,
+           **options) -> Backend:
+    """Make the backend `name` (auto | preview | dashscope).
+
+    auto: DashScope when DASHSCOPE_API_KEY is set, else preview with a one-line notice.
+    """
+    env = os.environ if env is None else env
+    key = env.get("DASHSCOPE_API_KEY", "").strip()
+    if name == "auto":
+        name = "dashscope" if key else "preview"
+        if name == "preview" and notice:
+            notice("DASHSCOPE_API_KEY is not set: using the offline preview backend "
+                   "(animatics, no cost). Set it or pass --backend dashscope to generate.")
+    if name == "preview":
+        from .preview import PreviewBackend
+
+        return PreviewBackend(**{k: v for k, v in options.items() if k in ("delay",)})
+    if name == "dashscope":
+        if not key:
+            raise ConfigError("the dashscope backend needs DASHSCOPE_API_KEY in the environment")
+        from .dashscope import DashScopeBackend
+
+        region = region or env.get("DASHSCOPE_REGION") or None
+        base_url = base_url or env.get("DASHSCOPE_BASE_URL") or None
+        upload_cache = os.path.join(cache_dir, "uploads") if cache_dir else None
+        return DashScopeBackend(api_key=key, region=region, base_url=base_url,
+                                upload_cache_dir=upload_cache,
+                                **{k: v for k, v in options.items() if k != "delay"})
+    raise ConfigError(f"unknown backend {name!r}; choose auto, preview or dashscope")

@@ -1,0 +1,489 @@
+"""Run a plan: exactly the tasks whose keys are not in the store, concurrently, within quotas.
+
+A thin asyncio loop around the Scheduler. Generations go submit → journal → wait →
+download → probe → store; the remote task id is journaled before the first poll, so a
+killed run re-attaches instead of paying twice. Media work (frames, assembly) runs in a
+bounded thread pool. The executor never prints: it emits events to a reporter.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+from . import lockfile, media
+from .backend import Finished
+from .errors import (BackendError, BudgetError, Interrupted, MediaError, StoreError,
+                     SubmitUncertain, TaskFailed, WanflowError)
+from .planner import Output, Plan, Task
+from .scheduler import Scheduler
+from .state import CACHED, IN_FLIGHT, TaskState, assess
+from .store import Result, Store
+
+LOCK_WRITE_INTERVAL = 0.5   # seconds between lock-file rewrites during a run
+
+
+@dataclass(frozen=True)
+class Limits:
+    concurrency: int
+    submit_rps: float
+
+
+@dataclass
+class RunOptions:
+    jobs: int = 16                         # concurrent generations, all models together
+    local_jobs: int = max(1, os.cpu_count() or 1)
+    max_cost: float | None = None
+    no_spend: bool = False
+    resubmit_uncertain: bool = False
+    limits: dict = field(default_factory=dict)   # model -> Limits (already merged)
+    submit_retries: int = 6
+    failed_task_retries: int = 2
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    generated: int
+    cached: int
+    failed: int
+    skipped: int
+    billed_seconds: float
+    cost: float
+    interrupted: bool
+    failures: tuple = ()     # (task id, message)
+    states: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped and not self.interrupted
+
+
+class RateLimiter:
+    """At most `rate` acquisitions per second, spaced evenly (submissions to one model)."""
+
+    def __init__(self, rate: float):
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            wait = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class Executor:
+    def __init__(self, plan: Plan, *, store: Store, journal, backend, reporter, spec_dir: str,
+                 lock_path: str | None, options: RunOptions | None = None,
+                 asset_digests: dict | None = None, states: dict | None = None,
+                 lock_entries: dict | None = None):
+        self.plan = plan
+        self.store = store
+        self.journal = journal
+        self.backend = backend
+        self.report = reporter
+        self.spec_dir = spec_dir
+        self.lock_path = lock_path
+        self.options = options or RunOptions()
+        self.asset_digests = asset_digests or {}
+        self.lock_entries = dict(lock_entries if lock_entries is not None else
+                                 (lockfile.read(lock_path) if lock_path else {}))
+        self.states = states
+        self.outputs: dict[str, Output] = {}
+        self.stopping = False       # first SIGINT: submit nothing new
+        self._jobs = asyncio.Semaphore(self.options.jobs)
+        self._local = asyncio.Semaphore(self.options.local_jobs)
+        self._model_slots: dict[str, asyncio.Semaphore] = {}
+        self._model_rate: dict[str, RateLimiter] = {}
+        self._lock_dirty = False
+        self._lock_written = 0.0
+        self._remote: dict[str, tuple[str, str]] = {}   # task id -> (key, remote id) while polling
+        self._gen_count = 0
+        self._billed = 0.0
+        self._cost = 0.0
+
+    # -- public -------------------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        self.stopping = True
+        self.report("interrupt", message="stopping: no new submissions; waiting for tasks "
+                    "in flight (press Ctrl-C again to abort; journaled tasks resume next run)")
+
+    async def run(self) -> RunSummary:
+        plan = self.plan
+        if self.states is None:
+            self.states = assess(plan, self.store, self.lock_entries, self.journal,
+                                 self.asset_digests, paid=self.backend.paid)
+        states = self.states
+        self._check_budget(states)
+        self.report("plan", tasks=len(plan.tasks),
+                    to_run=sum(1 for s in states.values() if s.status != CACHED),
+                    cost=sum(s.cost for s in states.values()))
+        if not plan.only:  # a full run forgets lock entries of tasks the spec no longer has
+            stale = [t for t in self.lock_entries if t not in plan.tasks]
+            for t in stale:
+                del self.lock_entries[t]
+            self._lock_dirty = bool(stale)
+        sched = Scheduler({tid: tuple(d for d in t.deps if d in plan.tasks)
+                           for tid, t in plan.tasks.items()})
+        running: dict[asyncio.Task, str] = {}
+        failures: list[tuple[str, str]] = []
+        cached = 0
+        try:
+            while True:
+                for tid in sched.take():
+                    task = plan.tasks[tid]
+                    state = states[tid]
+                    if state.status == CACHED or self._lookup(task):
+                        cached += 1
+                        if state.status == CACHED:
+                            self.outputs[tid] = state.output
+                        self._finish_cached(task)
+                        sched.done(tid)
+                        continue
+                    if self.stopping and task.remote and state.status != IN_FLIGHT:
+                        sched.drop([tid])
+                        continue
+                    job = asyncio.create_task(self._execute(task))
+                    running[job] = tid
+                if not running:
+                    break
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for job in done:
+                    tid = running.pop(job)
+                    err = job.exception()
+                    if err is None:
+                        sched.done(tid)
+                        continue
+                    message = _describe(err)
+                    failures.append((tid, message))
+                    self.report("failed", task=tid, error=message,
+                                code=getattr(err, "code", None))
+                    for skipped in sched.failed(tid):
+                        self.report("skipped", task=skipped, because=tid)
+        except asyncio.CancelledError:
+            for job in running:
+                job.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            await self._cancel_pending()
+            self._write_lock(force=True)
+            raise
+        self._write_lock(force=True)
+        open_left = sched.open
+        summary = RunSummary(generated=self._gen_count, cached=cached, failed=len(failures),
+                             skipped=len(sched.skipped), billed_seconds=self._billed,
+                             cost=self._cost, interrupted=self.stopping and bool(open_left),
+                             failures=tuple(failures), states=states)
+        self.report("done", generated=summary.generated, cached=summary.cached,
+                    failed=summary.failed, skipped=summary.skipped,
+                    billed_seconds=round(summary.billed_seconds, 3),
+                    cost=round(summary.cost, 4), interrupted=summary.interrupted)
+        return summary
+
+    # -- budget ---------------------------------------------------------------------------
+
+    def _check_budget(self, states: dict[str, TaskState]) -> None:
+        if not self.backend.paid:
+            return
+        to_pay = [s for s in states.values() if s.status == "run" and s.task.startswith("gen:")]
+        cost = sum(s.cost for s in to_pay)
+        if self.options.no_spend and to_pay:
+            raise BudgetError(f"--no-spend: {len(to_pay)} generation(s) would be submitted "
+                              f"(estimated {cost:.2f}); nothing was spent")
+        if self.options.max_cost is not None and cost > self.options.max_cost:
+            raise BudgetError(f"estimated cost {cost:.2f} exceeds --max-cost "
+                              f"{self.options.max_cost:.2f}; nothing was spent")
+
+    # -- per task -------------------------------------------------------------------------
+
+    def _lookup(self, task: Task) -> bool:
+        """Now that upstream outputs are known, is this task's key already in the store?"""
+        key = self.plan.key(task, self.outputs)
+        if key is None:
+            return False
+        result = self.store.get_result(key)
+        if result is None or not self.store.has(result.digest):
+            return False
+        self.outputs[task.id] = Output(result.digest, self.plan.output_mime(task),
+                                       result.meta.get("duration"))
+        self._note_lock(task, result)
+        return True
+
+    def _finish_cached(self, task: Task) -> None:
+        out = self.outputs[task.id]
+        if task.path:
+            self.store.materialize(out.digest, os.path.join(self.spec_dir, task.path))
+        if task.id not in self.lock_entries and task.kind != "asset":
+            result = self.store.get_result(self.states[task.id].key or "")
+            if result is not None:
+                self._note_lock(task, result)
+
+    async def _execute(self, task: Task) -> None:
+        key = self.plan.key(task, self.outputs)
+        material = self.plan.material(task, self.outputs)
+        self.report("start", task=task.id, reason=self.states[task.id].reason)
+        started = time.monotonic()
+        if task.kind == "gen":
+            result = await self._generate(task, key, material)
+        else:
+            async with self._local:
+                result = await asyncio.to_thread(self._local_task, task, key, material)
+        self.outputs[task.id] = Output(result.digest, self.plan.output_mime(task),
+                                       result.meta.get("duration"))
+        if task.path:
+            self.store.materialize(result.digest, os.path.join(self.spec_dir, task.path))
+        self._note_lock(task, result)
+        self.report("finished", task=task.id, seconds=round(time.monotonic() - started, 3),
+                    output=result.digest, cost=result.meta.get("cost"))
+
+    def _tmp(self, suffix: str) -> str:
+        tmpdir = os.path.join(self.store.root, "tmp")
+        os.makedirs(tmpdir, exist_ok=True)
+        fd, path = tempfile.mkstemp(suffix=suffix, dir=tmpdir)
+        os.close(fd)
+        return path
+
+    def _local_task(self, task: Task, key: str, material: dict) -> Result:
+        meta = {"material": material, "kind": task.kind}
+        if task.kind == "asset":
+            if task.asset.is_local:
+                digest, size = self.store.put_file(task.asset.file)
+            else:
+                tmp = self._tmp(os.path.splitext(task.asset.url)[1][:8])
+                try:
+                    _fetch(task.asset.url, tmp)
+                    digest, size = self.store.put_file(tmp, move=True)
+                finally:
+                    _unlink(tmp)
+                material = {"kind": "asset", "digest": digest}
+                key = _key(material)
+                meta["material"] = material
+            meta["source"] = task.asset.path or task.asset.url
+            result = Result(key=key, task=task.id, digest=digest, size=size, meta=meta,
+                            created=time.time())
+            self.store.put_result(result)
+            return result
+        paths = [str(self.store.path(self.outputs[i].digest)) for i in task.inputs
+                 if not i.startswith("asset:")]
+        tmp = self._tmp(".png" if task.kind == "frame" else ".mp4")
+        try:
+            if task.kind == "frame":
+                media.extract_frame(paths[0], tmp, task.frame)
+            else:
+                bed = None
+                if task.bed is not None:
+                    bed_digest = self.outputs[f"asset:{task.bed.asset}"].digest
+                    bed = media.AudioBed(str(self.store.path(bed_digest)),
+                                         volume=task.bed.volume, duck=task.bed.duck)
+                joins = [(task.transition.type, task.transition.seconds)] * (len(paths) - 1)
+                media.assemble(paths, tmp, transitions=joins, width=task.width,
+                               height=task.height, fps=task.fps, bed=bed)
+                probe = media.probe(tmp)
+                meta.update(duration=round(probe.duration, 3), width=probe.width,
+                            height=probe.height)
+            digest, size = self.store.put_file(tmp, move=True)
+        finally:
+            _unlink(tmp)
+        result = Result(key=key, task=task.id, digest=digest, size=size, meta=meta,
+                        created=time.time())
+        self.store.put_result(result)
+        return result
+
+    # -- generations ------------------------------------------------------------------------
+
+    def _slots(self, model: str) -> tuple[asyncio.Semaphore, RateLimiter]:
+        if model not in self._model_slots:
+            limits = self.options.limits.get(model) or _default_limits(model)
+            self._model_slots[model] = asyncio.Semaphore(max(1, limits.concurrency))
+            self._model_rate[model] = RateLimiter(limits.submit_rps)
+        return self._model_slots[model], self._model_rate[model]
+
+    async def _generate(self, task: Task, key: str, material: dict) -> Result:
+        req = self.plan.request(task, self.outputs)
+        files = {b.digest: str(self.store.path(b.digest)) for b in req.blobs if not b.url}
+        slots, rate = self._slots(req.model)
+        entry = self.journal.get(key) if self.journal is not None else None
+        finished: Finished | None = None
+        attempts_left = self.options.failed_task_retries
+        if entry is not None and entry.backend == self.backend.identity:
+            if entry.state == "uncertain" and not self.options.resubmit_uncertain:
+                raise SubmitUncertain(
+                    f"an earlier run submitted {task.id} but never learned whether the task was "
+                    f"created ({entry.error or 'outcome unknown'}); it may be running and billed. "
+                    "Check the provider's task list, then rerun with --resubmit-uncertain to "
+                    "submit it again", code="SubmitUncertain")
+            fresh = time.time() - entry.submitted_at < 24 * 3600
+            if entry.state == "finished" and entry.finished and fresh:
+                finished = Finished(**entry.finished)
+                self.report("reattach", task=task.id, remote_id=entry.remote_id,
+                            state="finished")
+            elif entry.state == "submitted" and fresh:
+                self.report("reattach", task=task.id, remote_id=entry.remote_id,
+                            state="submitted")
+                async with self._jobs:
+                    finished = await self._wait(task, key, entry.remote_id, req)
+        while finished is None:
+            async with self._jobs, slots:
+                if self.stopping:
+                    raise Interrupted("interrupted before submitting")
+                submitted = await self._submit(task, key, req, files, rate)
+                try:
+                    finished = await self._wait(task, key, submitted.remote_id, req)
+                except TaskFailed as err:
+                    self.journal.mark_failed(key, str(err))
+                    if not err.retryable or attempts_left <= 0 or self.stopping:
+                        raise
+                    attempts_left -= 1
+                    self.report("retry", task=task.id, why=f"task failed: {err}")
+        return await self._collect(task, key, material, req, finished)
+
+    async def _submit(self, task, key, req, files, rate):
+        attempt = 0
+        while True:
+            await rate.acquire()
+            try:
+                submitted = await self.backend.submit(req, files)
+            except SubmitUncertain as err:
+                self.journal.record_uncertain(key, task.id, self.backend.identity, str(err))
+                raise
+            except BackendError as err:
+                if not err.retryable or attempt >= self.options.submit_retries or self.stopping:
+                    raise
+                delay = err.retry_after if err.retry_after else _backoff(
+                    attempt, self.options.backoff_base, self.options.backoff_cap)
+                attempt += 1
+                self.report("retry", task=task.id, why=str(err), delay=round(delay, 2))
+                await asyncio.sleep(delay)
+                continue
+            # Journal before the first poll: a killed run resumes this id, never resubmits.
+            self.journal.record_submit(key, task.id, self.backend.identity,
+                                       submitted.remote_id, submitted.request_id)
+            self.report("submitted", task=task.id, remote_id=submitted.remote_id)
+            return submitted
+
+    async def _wait(self, task, key, remote_id, req) -> Finished:
+        self._remote[task.id] = (key, remote_id)
+        try:
+            finished = await self.backend.wait(remote_id, req)
+        finally:
+            self._remote.pop(task.id, None)
+        self.journal.mark_finished(key, finished.to_dict())
+        return finished
+
+    async def _collect(self, task, key, material, req, finished: Finished) -> Result:
+        tmp = self._tmp(".mp4")
+        try:
+            await self.backend.download(finished, tmp)
+            probe = await asyncio.to_thread(media.probe, tmp)
+            digest, size = await asyncio.to_thread(self.store.put_file, tmp, move=True)
+        except MediaError as err:
+            raise MediaError(f"{task.id}: the downloaded video is unusable and was not "
+                             f"stored: {err}") from None
+        finally:
+            _unlink(tmp)
+        price = self.plan.estimate(task)[1] if self.backend.paid else None
+        cost = round(finished.billed_seconds * price, 6) if price else 0.0
+        meta = {"material": material, "kind": "gen", "backend": self.backend.identity,
+                "model": req.model, "task_id": finished.remote_id,
+                "request_id": finished.request_id, "actual_prompt": finished.actual_prompt,
+                "billed_seconds": finished.billed_seconds if self.backend.paid else 0.0,
+                "cost": cost, "duration": round(probe.duration, 3), "width": probe.width,
+                "height": probe.height, "usage": finished.usage}
+        result = Result(key=key, task=task.id, digest=digest, size=size, meta=meta,
+                        created=time.time())
+        self.store.put_result(result)
+        self.journal.mark_done(key)
+        self._gen_count += 1
+        self._billed += meta["billed_seconds"]
+        self._cost += cost
+        return result
+
+    async def _cancel_pending(self) -> None:
+        """On abort: cancel remote tasks still queued (unbilled); the rest stay journaled."""
+        for tid, (key, remote_id) in list(self._remote.items()):
+            try:
+                if await self.backend.cancel(remote_id):
+                    self.journal.mark_failed(key, "canceled on abort")
+                    self.report("canceled", task=tid, remote_id=remote_id)
+            except WanflowError:
+                pass
+
+    # -- lock file --------------------------------------------------------------------------
+
+    def _note_lock(self, task: Task, result: Result) -> None:
+        meta = result.meta
+        entry = lockfile.LockEntry(
+            task=task.id, key=result.key, output=result.digest, size=result.size,
+            backend=meta.get("backend") or ("local" if task.kind != "gen" else
+                                            self.backend.identity),
+            model=meta.get("model"), duration=meta.get("duration"), width=meta.get("width"),
+            height=meta.get("height"), task_id=meta.get("task_id"),
+            request_id=meta.get("request_id"), actual_prompt=meta.get("actual_prompt"),
+            billed_seconds=meta.get("billed_seconds"), cost=meta.get("cost"),
+            currency=meta.get("currency"))
+        if self.lock_entries.get(task.id) != entry:
+            self.lock_entries[task.id] = entry
+            self._lock_dirty = True
+            self._write_lock()
+
+    def _write_lock(self, force: bool = False) -> None:
+        if not self.lock_path or not self._lock_dirty:
+            return
+        now = time.monotonic()
+        if not force and now - self._lock_written < LOCK_WRITE_INTERVAL:
+            return
+        lockfile.write(self.lock_path, self.lock_entries)
+        self._lock_dirty = False
+        self._lock_written = now
+
+
+def _default_limits(model: str) -> Limits:
+    from . import models
+
+    info = models.lookup(model)
+    return Limits(info.concurrency if info else 2, info.submit_rps if info else 1.0)
+
+
+def _backoff(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0.5, 1.0) * min(cap, base * (2 ** attempt))
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, WanflowError):
+        return str(err)
+    if isinstance(err, OSError):
+        return f"{type(err).__name__}: {err}"
+    return f"internal error: {type(err).__name__}: {err}"
+
+
+def _key(material: dict) -> str:
+    from .keys import key_of
+
+    return key_of(material)
+
+
+def _fetch(url: str, dest: str) -> None:
+    """Download an https asset (remote assets are pinned by content in the lock file)."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+    except OSError as err:
+        raise MediaError(f"cannot fetch asset {url}: {err}") from None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

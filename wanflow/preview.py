@@ -1,0 +1,92 @@
+"""The offline `preview` backend: renders an animatic for each generation, free and local.
+
+It follows the same submit → wait → download protocol as DashScope so the executor, the
+journal and the store treat both alike. Its identity keeps preview outputs apart from real
+ones in every key.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import os
+import shutil
+import tempfile
+
+from . import media, models
+from .backend import Finished, Submitted
+from .request import GenRequest
+
+_ids = itertools.count(1)
+
+
+class PreviewBackend:
+    name = "preview"
+    identity = "preview/1"
+    paid = False
+
+    def __init__(self, *, delay: float = 0.0, workdir: str | None = None):
+        self.delay = float(delay)   # extra seconds per task, to imitate slow generations
+        self._workdir = workdir or tempfile.mkdtemp(prefix="wanflow-preview-")
+        self._jobs: dict[str, tuple[GenRequest, dict]] = {}
+
+    async def submit(self, request: GenRequest, files: dict[str, str]) -> Submitted:
+        remote_id = f"preview-{os.getpid()}-{next(_ids)}"
+        self._jobs[remote_id] = (request, dict(files))
+        return Submitted(remote_id=remote_id)
+
+    async def wait(self, remote_id: str, request: GenRequest) -> Finished:
+        job = self._jobs.get(remote_id)
+        if job is None:  # a journaled id from an earlier process: render again, it is free
+            job = (request, {})
+        req, files = job
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        dest = os.path.join(self._workdir, f"{remote_id}.mp4")
+        await asyncio.to_thread(self._render, req, files, dest)
+        return Finished(remote_id=remote_id, request_id=None, video_url="file://" + dest,
+                        actual_prompt=None, usage={"duration": req.duration},
+                        billed_seconds=req.duration)
+
+    @staticmethod
+    def _render(req: GenRequest, files: dict, dest: str) -> None:
+        width, height = req.width, req.height
+        audio = image = None
+        for blob in req.blobs:
+            path = files.get(blob.digest)
+            if path and blob.mime.startswith("audio/") and audio is None:
+                audio = path
+            if path and blob.mime.startswith("image/") and image is None:
+                image = path
+        if req.aspect_from_input and image:
+            width, height = _follow_aspect(req.resolution, media.image_size(image))
+        scene, _, rest = req.label.partition(".")
+        shot, _, take = rest.partition("#")
+        card = media.PreviewCard(scene=scene, shot=shot, take=int(take or 1),
+                                 prompt=req.body.get("input", {}).get("prompt", ""),
+                                 duration=req.duration, width=width, height=height,
+                                 fps=req.fps, model=req.model)
+        media.render_preview(card, dest, audio=audio)
+
+    async def download(self, finished: Finished, dest: str) -> str:
+        src = finished.video_url[len("file://"):]
+        digest = hashlib.sha256()
+        with open(src, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        shutil.move(src, dest)
+        return digest.hexdigest()
+
+    async def cancel(self, remote_id: str) -> bool:
+        return self._jobs.pop(remote_id, None) is not None
+
+    async def aclose(self) -> None:
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def _follow_aspect(tier: str, size: tuple[int, int]) -> tuple[int, int]:
+    """The standard size of `tier` whose aspect is closest to the input image's."""
+    w, h = size
+    best = min((s for (t, _), s in models.SIZES.items() if t == tier),
+               key=lambda s: abs(models.dimensions(s)[0] / models.dimensions(s)[1] - w / h))
+    return models.dimensions(best)
