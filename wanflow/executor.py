@@ -140,7 +140,7 @@ class Executor:
         cached = 0
         try:
             while True:
-                for tid in sched.take():
+                for tid in _drain(sched):
                     task = plan.tasks[tid]
                     state = states[tid]
                     if state.status == CACHED or self._lookup(task):
@@ -444,6 +444,12 @@ class Executor:
         lockfile.write(self.lock_path, self.lock_entries)
         self._lock_dirty = False
         self._lock_written = now
+
+
+def _drain(sched: Scheduler):
+    """Ready tasks, including those that become ready while the caller finishes cached ones."""
+    while sched.has_ready():
+        yield from sched.take()
 
 
 def _default_limits(model: str) -> Limits:

@@ -1,0 +1,219 @@
+"""The journal of remote tasks in flight: SQLite (WAL) at `<cache>/journal.db` (DESIGN §3).
+
+The rule it exists for: a submitted remote task id is committed *before* the first poll, so
+a run that was killed re-attaches to the task instead of paying for it twice. States::
+
+    submitted  -> finished  -> done        (output stored; the entry may be forgotten)
+        |             |
+        +-> failed    +-> failed          (the provider failed it, or it expired)
+    uncertain                               (a submit whose outcome is unknown: never
+                                             resubmit blindly; a person decides)
+
+`finished` keeps the backend's finished data (URLs, usage...) so a failed download is
+retried without generating again. Writes are synchronous=FULL: durable when they return.
+One connection per Journal, shared by threads under a lock; several processes may open the
+same file (WAL + busy timeout).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import StoreError
+from .store import storage_error
+
+STATES = ("submitted", "finished", "done", "failed", "uncertain")
+LIVE_STATES = ("submitted", "finished")
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    key: str
+    task: str
+    backend: str
+    remote_id: str  # "" for an uncertain submit (no id was received)
+    request_id: str | None
+    submitted_at: float
+    state: str  # submitted | finished | done | failed | uncertain
+    finished: dict | None = field(default=None, hash=False)
+    error: str | None = None
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    key          TEXT PRIMARY KEY,
+    task         TEXT NOT NULL,
+    backend      TEXT NOT NULL,
+    remote_id    TEXT NOT NULL,
+    request_id   TEXT,
+    submitted_at REAL NOT NULL,
+    state        TEXT NOT NULL,
+    finished     TEXT,
+    error        TEXT,
+    updated_at   REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_backend_state ON journal(backend, state);
+"""
+_COLS = "key, task, backend, remote_id, request_id, submitted_at, state, finished, error"
+_UPSERT = (f"INSERT INTO journal ({_COLS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+           "ON CONFLICT(key) DO UPDATE SET task=excluded.task, backend=excluded.backend, "
+           "remote_id=excluded.remote_id, request_id=excluded.request_id, "
+           "submitted_at=excluded.submitted_at, state=excluded.state, "
+           "finished=excluded.finished, error=excluded.error, updated_at=excluded.updated_at")
+
+
+def _entry(row) -> JournalEntry:
+    key, task, backend, remote_id, request_id, submitted_at, state, finished, error = row
+    return JournalEntry(key=key, task=task, backend=backend, remote_id=remote_id,
+                        request_id=request_id, submitted_at=submitted_at, state=state,
+                        finished=json.loads(finished) if finished is not None else None,
+                        error=error)
+
+
+class Journal:
+    def __init__(self, path, *, busy_timeout: float = 30.0):
+        self.path = Path(path).absolute()
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise storage_error(exc, "opening the journal", self.path) from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            conn.close()
+            if "not a database" in str(exc) or "malformed" in str(exc):
+                raise StoreError(
+                    f"the journal {self.path} is corrupt ({exc}); move it aside to continue, "
+                    "but first check the provider's console for tasks still running: the "
+                    "journal is what lets wanflow re-attach to them") from exc
+            raise storage_error(exc, "opening the journal", self.path) from exc
+        self._conn: sqlite3.Connection | None = conn
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.path)!r})"
+
+    @contextlib.contextmanager
+    def _sql(self, action: str):
+        with self._lock:
+            if self._conn is None:
+                raise StoreError(f"the journal {self.path} was closed")
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise storage_error(exc, action, self.path) from exc
+
+    def _upsert(self, action, key, task, backend, remote_id, request_id, submitted_at, state,
+                finished=None, error=None) -> None:
+        if state not in STATES:
+            raise ValueError(f"unknown journal state {state!r}")
+        now = time.time()
+        row = (key, task, backend, remote_id, request_id,
+               now if submitted_at is None else float(submitted_at), state,
+               None if finished is None else json.dumps(finished, sort_keys=True), error, now)
+        with self._sql(action) as db:
+            db.execute(_UPSERT, row)
+
+    def record_submit(self, key: str, task: str, backend: str, remote_id: str,
+                      request_id: str | None, submitted_at: float | None = None) -> None:
+        """Record a submitted remote task; committed (fsync'ed) when this returns."""
+        if not remote_id:
+            raise ValueError("record_submit needs the remote task id")
+        self._upsert("recording a submitted task", key, task, backend, remote_id, request_id,
+                     submitted_at, "submitted")
+
+    def record_uncertain(self, key: str, task: str, backend: str, note: str) -> None:
+        """Record a submit whose outcome is unknown, so the next run does not resubmit
+        blindly. `note` says what happened (kept as `error`); `remote_id` is ""."""
+        self._upsert("recording an uncertain submit", key, task, backend, "", None, None,
+                     "uncertain", error=note)
+
+    def _set_state(self, action: str, key: str, sql: str, params: tuple) -> bool:
+        with self._sql(action) as db:
+            cur = db.execute(f"UPDATE journal SET {sql}, updated_at = ? WHERE key = ?",
+                             (*params, time.time(), key))
+            return cur.rowcount > 0
+
+    def mark_finished(self, key: str, finished: dict) -> bool:
+        """The remote task succeeded; keep its data so the output can be (re)downloaded.
+        Returns False if the key is not in the journal."""
+        return self._set_state("recording a finished task", key,
+                               "state = 'finished', finished = ?, error = NULL",
+                               (json.dumps(finished, sort_keys=True),))
+
+    def mark_done(self, key: str) -> bool:
+        """The output is stored; the entry is no longer live."""
+        return self._set_state("recording a stored output", key, "state = 'done'", ())
+
+    def mark_failed(self, key: str, error: str) -> bool:
+        return self._set_state("recording a failed task", key,
+                               "state = 'failed', error = ?", (str(error),))
+
+    def get(self, key: str) -> JournalEntry | None:
+        with self._sql("reading the journal") as db:
+            row = db.execute(f"SELECT {_COLS} FROM journal WHERE key = ?", (key,)).fetchone()
+        return _entry(row) if row else None
+
+    def live(self, backend: str, *, max_age: float = 86400.0,
+             now: float | None = None) -> dict[str, JournalEntry]:
+        """Entries of `backend` still submitted or finished, submitted less than `max_age`
+        seconds ago (providers forget tasks and results after about a day)."""
+        now = time.time() if now is None else now
+        with self._sql("reading the journal") as db:
+            rows = db.execute(
+                f"SELECT {_COLS} FROM journal WHERE backend = ? AND state IN (?, ?) "
+                "AND submitted_at >= ? ORDER BY submitted_at, key",
+                (backend, *LIVE_STATES, now - max_age)).fetchall()
+        return {row[0]: _entry(row) for row in rows}
+
+    def entries(self, *, backend: str | None = None,
+                states: Iterable[str] | None = None) -> list[JournalEntry]:
+        """All entries, optionally of one backend and/or in some states (for `status`)."""
+        sql, params = f"SELECT {_COLS} FROM journal WHERE 1", []
+        if backend is not None:
+            sql += " AND backend = ?"
+            params.append(backend)
+        if states is not None:
+            states = list(states)
+            sql += f" AND state IN ({','.join('?' * len(states))})"
+            params.extend(states)
+        with self._sql("reading the journal") as db:
+            rows = db.execute(sql + " ORDER BY submitted_at, key", params).fetchall()
+        return [_entry(row) for row in rows]
+
+    def forget(self, key: str) -> None:
+        with self._sql("updating the journal") as db:
+            db.execute("DELETE FROM journal WHERE key = ?", (key,))
+
+    def prune(self, older_than: float, *, now: float | None = None) -> int:
+        """Delete entries (any state) submitted more than `older_than` seconds ago; returns
+        how many. Use an age beyond the provider's retention (a day) for live entries."""
+        now = time.time() if now is None else now
+        with self._sql("pruning the journal") as db:
+            return db.execute("DELETE FROM journal WHERE submitted_at < ?",
+                              (now - older_than,)).rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                finally:
+                    self._conn = None
