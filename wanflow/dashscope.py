@@ -1,0 +1,922 @@
+"""The DashScope backend: Alibaba's Wan task protocol over async HTTP (reference §1–§7).
+
+submit → (the caller journals the task id) → wait → download, plus cancel and list. This is
+the only module that imports httpx. Policies, in short:
+
+* submit is never retried here. Errors say whether a retry is safe: nothing sent (connect
+  failure, 429, 503) → `retryable=True`; sent but no answer (read timeout, reset, 500/502/504)
+  → `SubmitUncertain`, because the API has no idempotency key and a blind resubmit can pay
+  twice.
+* wait polls `GET /tasks/{id}`: first poll near the expected generation time, then ×1.5 up to
+  `poll_max` with ±10 % jitter; every poll of this instance goes through one pacer that keeps
+  them under `query_qps` (account limit 20 QPS). 429/5xx/transport errors on a poll are
+  transient; the overall deadline is `wait_timeout`.
+* download streams the signed result URL (never with our Authorization header) into a temp
+  file beside `dest`, hashing as it goes, resumes with `Range` when the server supports it,
+  and never accepts a short body.
+* local inputs: Beijing (and custom base URLs) upload to temporary storage (getPolicy + OSS
+  form) and send `oss://` URLs, cached per (digest, model) for 47 h of the 48 h lifetime;
+  elsewhere images go inline as data URIs and anything else needs an https asset URL.
+
+The API key lives in a wrapper whose repr hides it; it is only put into request headers for
+the DashScope host, and scrubbed from every message this module builds.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import hashlib
+import json
+import logging
+import mimetypes
+import os
+import random
+import re
+import tempfile
+import time
+from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from . import models
+from .backend import Finished, Submitted
+from .errors import (AuthError, BackendError, ConfigError, DownloadError, RateLimited,
+                     SubmitUncertain, TaskFailed)
+from .request import Blob, GenRequest, substitute
+
+__all__ = ["DashScopeBackend", "Submitted", "Finished", "estimate_seconds", "UPLOAD_REUSE_SECONDS"]
+
+log = logging.getLogger(__name__)
+
+# An oss:// upload lives 48 h; reuse it for at most 47 h so a queued task still finds it.
+UPLOAD_REUSE_SECONDS = models.UPLOAD_TTL_SECONDS - 3600
+UPLOAD_CACHE_FILE = "dashscope-uploads.json"
+
+POLL_BACKOFF = 1.5          # interval multiplier after each poll
+POLL_JITTER = 0.10          # ± fraction applied to every poll delay
+QPS_HEADROOM = 0.9          # pace at 90 % of the limit: room for network jitter
+DOWNLOAD_ATTEMPTS = 5
+RETRY_BACKOFF = 0.5         # first backoff of internal GET/download/upload retries (doubles, cap 8 s)
+RETRY_BACKOFF_CAP = 8.0
+POLICY_ATTEMPTS = 3
+OSS_ATTEMPTS = 3
+EXPIRY_SKEW = 300           # s: an Expires this far in the past is expired without asking
+
+ASYNC_HEADER = "X-DashScope-Async"
+RESOLVE_HEADER = "X-DashScope-OssResourceResolve"
+WORKSPACE_HEADER = "X-DashScope-WorkSpace"
+
+# Task failure codes after which the same request may be submitted again (failed tasks are
+# not billed). InternalError.Algo is a media-URL problem (reference §5): fix, don't retry.
+_RETRYABLE_TASK_CODES = ("InternalError", "ModelServiceFailed", "SystemError")
+# 429 codes that are about money or quota, not speed: waiting a moment does not help.
+_QUOTA_429 = ("Throttling.AllocationQuota", "PrepaidBillOverdue", "PostpaidBillOverdue",
+              "CommodityNotPurchased")
+
+_UNCERTAIN_ADVICE = ("the submit may have created a task that is billed; check `GET /tasks` "
+                     "(wanflow status) or the Model Studio console for it, then rerun with "
+                     "--resubmit-uncertain to submit again")
+
+
+class _Secret:
+    """Holds the API key; repr/str never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+    __str__ = __repr__
+
+    def __reduce__(self):  # never pickle a key along with a backend
+        raise TypeError("the API key is not picklable")
+
+
+class _Pacer:
+    """A token bucket of capacity 1: grants at most `rate` starts per second, in order.
+
+    Reservation is synchronous (no await between reading and moving `_next`), so concurrent
+    tasks on one event loop cannot both take the same slot.
+    """
+
+    def __init__(self, rate: float):
+        self.interval = 1.0 / rate
+        self._next = 0.0
+
+    async def acquire(self) -> None:
+        now = time.monotonic()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+def estimate_seconds(request: GenRequest) -> float:
+    """A rough wall time for a generation (reference §3.1: typically 1–5 min)."""
+    per_second = {"480P": 3.0, "720P": 6.0, "1080P": 10.0}.get(request.resolution, 8.0)
+    estimate = 20.0 + float(request.duration) * per_second
+    if (request.body.get("parameters") or {}).get("prompt_extend"):
+        estimate += 10.0
+    return estimate
+
+
+def default_poll_first(request: GenRequest) -> float:
+    """First poll at ~¾ of the expected time, between 5 s and 2 min."""
+    return min(120.0, max(5.0, 0.75 * estimate_seconds(request)))
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _backoff(attempt: int, base: float) -> float:
+    """Delay before retry number `attempt` (1-based): base·2^(n-1), capped, +0–25 % jitter."""
+    delay = min(base * (2 ** (attempt - 1)), RETRY_BACKOFF_CAP)
+    return delay * (1.0 + random.uniform(0.0, 0.25))
+
+
+def _xml_field(text: str, name: str) -> str | None:
+    m = re.search(rf"<{name}>(.*?)</{name}>", text, re.S)
+    return m.group(1).strip() if m else None
+
+
+def _expires_at(url: str) -> float | None:
+    """The `Expires` (epoch seconds) of a signed OSS URL, if it has one."""
+    try:
+        query = parse_qs(urlsplit(url).query)
+    except ValueError:
+        return None
+    for key in ("Expires", "expires", "x-oss-expires"):
+        if key in query:
+            try:
+                return float(query[key][0])
+            except ValueError:
+                return None
+    return None
+
+
+def _redact_url(url: str) -> str:
+    """A result URL without its signature query, for messages."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+class DashScopeBackend:
+    """Alibaba DashScope (Model Studio) Wan video backend over HTTP."""
+
+    name = "dashscope"
+    paid = True
+
+    def __init__(self, *, api_key: str, region: str | None = None, base_url: str | None = None,
+                 workspace: str | None = None, poll_first: float | None = None,
+                 poll_max: float = 15.0, wait_timeout: float = 1800.0,
+                 query_qps: float = models.QUERY_QPS,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 upload_cache_dir: str | None = None, timeout: float = 60.0,
+                 download_attempts: int = DOWNLOAD_ATTEMPTS, retry_backoff: float = RETRY_BACKOFF):
+        if not api_key or not str(api_key).strip():
+            raise ConfigError("no DashScope API key: set DASHSCOPE_API_KEY")
+        self._key = _Secret(str(api_key).strip())
+        if query_qps <= 0:
+            raise ConfigError(f"query_qps must be positive, not {query_qps}")
+        if poll_max <= 0 or wait_timeout <= 0 or timeout <= 0:
+            raise ConfigError("poll_max, wait_timeout and timeout must be positive")
+
+        region_name = None
+        if region:
+            region_name = models.REGION_ALIASES.get(region.lower(), region.lower())
+            if region_name not in models.REGIONS:
+                valid = ", ".join(sorted(models.REGIONS) + sorted(models.REGION_ALIASES))
+                raise ConfigError(f"unknown DashScope region {region!r}; valid: {valid}")
+        if base_url:
+            base = base_url.strip().rstrip("/")
+            parts = urlsplit(base)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError(f"DashScope base URL {base_url!r} must be an http(s) URL "
+                                  "such as https://dashscope.aliyuncs.com/api/v1")
+            if parts.path in ("", "/"):
+                base += "/api/v1"
+            self.base_url = base
+            known = base in models.REGIONS.values()
+            self.identity = "dashscope" if known else "dashscope:custom"
+            if region_name is None and known:
+                region_name = next(r for r, u in models.REGIONS.items() if u == base)
+            # A custom server without a region is assumed to offer temporary storage;
+            # an explicit region says what the server behind base_url supports.
+            self.supports_upload = (region_name in models.UPLOAD_REGIONS if region_name
+                                    else True)
+        else:
+            region_name = region_name or "beijing"  # the SDK's default host
+            self.base_url = models.REGIONS[region_name]
+            self.identity = "dashscope"
+            self.supports_upload = region_name in models.UPLOAD_REGIONS
+        self.region = region_name
+        self.workspace = workspace or None
+        self.poll_first = poll_first
+        self.poll_max = float(poll_max)
+        self.wait_timeout = float(wait_timeout)
+        self.query_qps = float(query_qps)
+        self.timeout = float(timeout)
+        self.download_attempts = max(1, int(download_attempts))
+        self.retry_backoff = float(retry_backoff)
+        self.upload_cache_dir = upload_cache_dir
+        self._poll_pacer = _Pacer(self.query_qps * QPS_HEADROOM)
+        self._list_pacer = _Pacer(self.query_qps * QPS_HEADROOM)
+        self._upload_locks: dict[str, asyncio.Lock] = {}
+        self._memory_cache: dict[str, dict] = {}
+        self._account = hashlib.sha256(
+            b"wanflow-dashscope-account\0" + self._key.reveal().encode() + b"\0"
+            + self.base_url.encode()).hexdigest()[:16]
+        self._client = httpx.AsyncClient(
+            transport=transport, http1=True, http2=False, follow_redirects=False,
+            timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16,
+                                keepalive_expiry=30.0),
+            headers={"User-Agent": "wanflow-dashscope/1"})
+
+    def __repr__(self) -> str:
+        return (f"DashScopeBackend(base_url={self.base_url!r}, region={self.region!r}, "
+                f"identity={self.identity!r}, workspace={self.workspace!r}, api_key=<hidden>)")
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _scrub(self, text) -> str:
+        text = "" if text is None else str(text)
+        key = self._key.reveal()
+        if key and key in text:
+            text = text.replace(key, "<api-key>")
+        return text
+
+    def _headers(self, *, submit: bool = False) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self._key.reveal()}", "Accept": "application/json"}
+        if submit:
+            headers["Content-Type"] = "application/json"
+            headers[ASYNC_HEADER] = "enable"
+        if self.workspace:
+            headers[WORKSPACE_HEADER] = self.workspace
+        return headers
+
+    def _url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def _transport_text(self, exc: Exception) -> str:
+        detail = str(exc) or exc.__class__.__name__
+        return self._scrub(f"{exc.__class__.__name__}: {detail}")
+
+    def _parse_error(self, resp: httpx.Response) -> tuple[str | None, str, str | None]:
+        """(code, message, request_id) of an error response, verbatim from the provider."""
+        code = message = rid = None
+        try:
+            data = resp.json()
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if isinstance(data, dict):
+            code = data.get("code")
+            message = data.get("message") or data.get("msg")
+            rid = data.get("request_id")
+            err = data.get("error")
+            if isinstance(err, dict):
+                code = code or err.get("code") or err.get("type")
+                message = message or err.get("message")
+        else:
+            text = resp.text.strip()
+            code = _xml_field(text, "Code")  # OSS answers in XML
+            message = _xml_field(text, "Message") or text[:500]
+            rid = _xml_field(text, "RequestId")
+        rid = rid or resp.headers.get("x-request-id")
+        if not message:
+            message = f"HTTP {resp.status_code} {resp.reason_phrase}".strip()
+        return (self._scrub(code) if code else None), self._scrub(message), rid
+
+    def _error(self, resp: httpx.Response, *, op: str) -> BackendError:
+        """Map an HTTP error response to an exception (reference §5)."""
+        status = resp.status_code
+        code, message, rid = self._parse_error(resp)
+        retry_after = _retry_after(resp.headers)
+        should_retry = resp.headers.get("x-should-retry", "").lower()
+        kw = dict(code=code, request_id=rid, status=status, retry_after=retry_after)
+        if status == 401:
+            return AuthError(f"{message} (check DASHSCOPE_API_KEY; keys only work in their own "
+                             f"region — this backend talks to {self.base_url})",
+                             retryable=False, **kw)
+        if status == 429:
+            if code and code.startswith(_QUOTA_429):
+                return BackendError(message, retryable=False, **kw)
+            return RateLimited(message, retryable=should_retry != "false", **kw)
+        if status in (408, 503):  # the gateway did not take the request on
+            return BackendError(message, retryable=should_retry != "false", **kw)
+        if status >= 500:
+            if op == "submit":
+                return SubmitUncertain(f"{message} — HTTP {status} after the submit was sent: "
+                                       f"{_UNCERTAIN_ADVICE}", retryable=False, **kw)
+            return BackendError(message, retryable=True, **kw)
+        return BackendError(message, retryable=False, **kw)
+
+    # ------------------------------------------------------------------ submit
+
+    async def submit(self, request: GenRequest, files: dict[str, str]) -> Submitted:
+        urls, resolve = await self._resolve_inputs(request, files)
+        body = substitute(request.body, urls)
+        headers = self._headers(submit=True)
+        if resolve:
+            headers[RESOLVE_HEADER] = "enable"
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        url = self._url(request.endpoint)
+        sent_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        try:
+            resp = await self._client.post(url, content=content, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise BackendError(f"could not reach {self.base_url} ({self._transport_text(exc)}); "
+                               "the submit was not sent, so it is safe to retry",
+                               code="ConnectError", retryable=True) from None
+        except (httpx.WriteError, httpx.WriteTimeout) as exc:
+            # The body was not fully sent: the server cannot have acted on it.
+            raise BackendError(f"the submit to {self.base_url} broke off while sending "
+                               f"({self._transport_text(exc)}); no task was created, safe to retry",
+                               code="SendError", retryable=True) from None
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            raise BackendError(f"cannot send to {self.base_url}: {self._transport_text(exc)}",
+                               code="ProtocolError", retryable=False) from None
+        except httpx.TransportError as exc:
+            what = ("no answer within the timeout" if isinstance(exc, httpx.TimeoutException)
+                    else "the connection failed after the request was sent")
+            raise SubmitUncertain(f"submit of a {request.model} task at {sent_at}: {what} "
+                                  f"({self._transport_text(exc)}); {_UNCERTAIN_ADVICE}",
+                                  code="SubmitUncertain", retryable=False) from None
+        if not resp.is_success:
+            raise self._error(resp, op="submit")
+        try:
+            data = resp.json()
+            output = data.get("output") or {}
+            task_id = output.get("task_id")
+            rid = data.get("request_id") or resp.headers.get("x-request-id")
+        except (ValueError, AttributeError):
+            task_id = rid = None
+        if not task_id:
+            raise SubmitUncertain(f"submit of a {request.model} task at {sent_at} answered HTTP "
+                                  f"{resp.status_code} without a task id "
+                                  f"({self._scrub(resp.text[:300])!r}); {_UNCERTAIN_ADVICE}",
+                                  code="SubmitUncertain", request_id=rid,
+                                  status=resp.status_code, retryable=False)
+        log.debug("submitted %s task %s (request %s)", request.model, task_id, rid)
+        return Submitted(remote_id=str(task_id), request_id=rid)
+
+    # ------------------------------------------------------------------ inputs
+
+    async def _resolve_inputs(self, request: GenRequest,
+                              files: dict[str, str]) -> tuple[dict[str, str], bool]:
+        """URL for every blob of the request, and whether any is an oss:// temp URL."""
+        urls: dict[str, str] = {}
+        resolve = False
+        uploads: list[tuple[Blob, str]] = []
+        for blob in request.blobs:
+            url = blob.url or ""
+            if url.startswith(("https://", "http://")):
+                urls[blob.digest] = url
+                continue
+            if url.startswith("oss://"):
+                urls[blob.digest] = url
+                resolve = True
+                continue
+            path = files.get(blob.digest)
+            name = self._input_name(blob, path)
+            if not path or not os.path.isfile(path):
+                raise ConfigError(f"input {name} has no https URL and no local file"
+                                  + (f" ({path} does not exist)" if path else ""))
+            if self.supports_upload:
+                uploads.append((blob, path))
+            else:
+                urls[blob.digest] = self._data_uri(blob, path, name)
+        if uploads:
+            policy = _PolicySource(self, request.model)
+            tasks = [asyncio.create_task(self._upload(blob, path, request.model, policy))
+                     for blob, path in uploads]
+            try:
+                results = await asyncio.gather(*tasks)
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+            for (blob, _), oss_url in zip(uploads, results):
+                urls[blob.digest] = oss_url
+            resolve = True
+        return urls, resolve
+
+    @staticmethod
+    def _input_name(blob: Blob, path: str | None) -> str:
+        where = os.path.basename(path) if path else "no file"
+        return f"{where} ({blob.mime}, sha256 {blob.digest[:12]})"
+
+    def _data_uri(self, blob: Blob, path: str, name: str) -> str:
+        where = f"region {self.region}" if self.region else self.base_url
+        if not blob.mime.startswith("image/"):
+            raise ConfigError(
+                f"input {name}: {where} has no temporary storage for local files (only "
+                f"{', '.join(models.UPLOAD_REGIONS)} has), and only images can be sent inline; "
+                "host the file at an https URL and declare the asset as {url: https://...}")
+        size = os.path.getsize(path)
+        if size > models.DATA_URI_MAX_BYTES:
+            raise ConfigError(
+                f"input {name} is {size} bytes, over the {models.DATA_URI_MAX_BYTES} bytes "
+                f"that can be sent inline in {where} (no temporary storage there); host it at an "
+                "https URL and declare the asset as {url: https://...}")
+        with open(path, "rb") as fh:
+            data = base64.b64encode(fh.read()).decode("ascii")
+        return f"data:{blob.mime};base64,{data}"
+
+    async def _upload(self, blob: Blob, path: str, model: str, policy: "_PolicySource") -> str:
+        key = f"{blob.digest}:{model}"
+        lock = self._upload_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            hit = self._cache_get(key)
+            if hit:
+                log.debug("reusing upload of %s for %s", blob.digest[:12], model)
+                return hit
+            started = time.time()
+            url = await self._upload_file(blob, path, policy)
+            self._cache_put(key, url, started)
+            return url
+
+    async def _get_policy(self, model: str) -> dict:
+        """`GET /uploads?action=getPolicy&model=…` (safe to retry: it creates nothing)."""
+        last: BackendError | None = None
+        for attempt in range(1, POLICY_ATTEMPTS + 1):
+            if attempt > 1:
+                await asyncio.sleep(max(_backoff(attempt - 1, self.retry_backoff),
+                                        (last.retry_after or 0) if last else 0))
+            try:
+                resp = await self._client.get(self._url("uploads"),
+                                              params={"action": "getPolicy", "model": model},
+                                              headers=self._headers())
+            except httpx.TransportError as exc:
+                last = BackendError(f"getPolicy for {model} failed: {self._transport_text(exc)}",
+                                    code="UploadPolicyError", retryable=True)
+                continue
+            if resp.is_success:
+                try:
+                    data = resp.json().get("data") or {}
+                except (ValueError, AttributeError):
+                    data = {}
+                missing = [k for k in ("policy", "upload_dir", "upload_host") if not data.get(k)]
+                if not (data.get("signature") or data.get("x_oss_signature")):
+                    missing.append("signature")
+                if missing:
+                    raise BackendError(f"getPolicy for {model} answered without "
+                                       f"{', '.join(missing)}", code="UploadPolicyError",
+                                       retryable=False)
+                return data
+            last = self._error(resp, op="policy")
+            if not last.retryable:
+                raise last
+        assert last is not None
+        raise last
+
+    async def _upload_file(self, blob: Blob, path: str, policy: "_PolicySource") -> str:
+        """POST the file to OSS with the policy's form fields; returns its oss:// URL."""
+        size = os.path.getsize(path)
+        ext = os.path.splitext(path)[1].lower() or mimetypes.guess_extension(blob.mime) or ""
+        name = self._input_name(blob, path)
+        last: BackendError | None = None
+        fresh = False
+        for attempt in range(1, OSS_ATTEMPTS + 1):
+            if attempt > 1 and not fresh:
+                await asyncio.sleep(_backoff(attempt - 1, self.retry_backoff))
+            p = await policy.get(fresh=fresh)
+            fresh = False
+            limit = p.get("max_file_size_mb")
+            if isinstance(limit, (int, float)) and size > limit * 1024 * 1024:
+                raise ConfigError(f"input {name} is {size} bytes, over the {limit} MB temporary "
+                                  "storage limit; host it at an https URL instead")
+            # Named by content: two uploads of one key carry the same bytes.
+            object_key = f"{str(p['upload_dir']).rstrip('/')}/{blob.digest}{ext}"
+            fields: dict[str, str] = {}
+            if p.get("oss_access_key_id"):
+                fields["OSSAccessKeyId"] = str(p["oss_access_key_id"])
+            if p.get("signature"):
+                fields["Signature"] = str(p["signature"])
+            fields["policy"] = str(p["policy"])
+            fields["key"] = object_key
+            fields["x-oss-object-acl"] = str(p.get("x_oss_object_acl") or "private")
+            fields["x-oss-forbid-overwrite"] = str(p.get("x_oss_forbid_overwrite") or "true")
+            fields["success_action_status"] = "200"
+            fields["x-oss-content-type"] = blob.mime
+            for v4 in ("x_oss_signature_version", "x_oss_credential", "x_oss_date",
+                       "x_oss_signature", "x_oss_security_token"):
+                if p.get(v4):
+                    fields[v4.replace("_", "-")] = str(p[v4])
+            try:
+                with open(path, "rb") as fh:
+                    resp = await self._client.post(
+                        str(p["upload_host"]), data=fields,
+                        files={"file": (os.path.basename(object_key), fh, blob.mime)},
+                        timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout),
+                                              write=max(self.timeout, 600.0)))
+            except httpx.TransportError as exc:
+                last = BackendError(f"upload of {name} failed: {self._transport_text(exc)}",
+                                    code="UploadError", retryable=True)
+                continue
+            if resp.is_success:
+                return f"oss://{object_key}"
+            code, message, rid = self._parse_error(resp)
+            if resp.status_code in (403, 409) and code == "FileAlreadyExists":
+                return f"oss://{object_key}"  # an earlier attempt landed
+            if resp.status_code == 403 and "expire" in message.lower() and attempt < OSS_ATTEMPTS:
+                fresh = True  # the policy ran out: fetch a new one
+                continue
+            last = BackendError(f"upload of {name} to temporary storage was refused: {message}",
+                                code=code, request_id=rid, status=resp.status_code,
+                                retryable=resp.status_code >= 500 or resp.status_code == 429)
+            if not last.retryable:
+                raise last
+        assert last is not None
+        raise last
+
+    # upload cache: {"version": 1, "entries": {"<digest>:<model>": {url, uploaded_at, expires_at, account}}}
+
+    def _cache_path(self) -> str | None:
+        if not self.upload_cache_dir:
+            return None
+        return os.path.join(self.upload_cache_dir, UPLOAD_CACHE_FILE)
+
+    def _cache_load(self) -> dict[str, dict]:
+        path = self._cache_path()
+        if path is None:
+            return dict(self._memory_cache)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+            entries = data.get("entries")
+            return entries if isinstance(entries, dict) else {}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("ignoring unreadable upload cache %s: %s", path, exc)
+            return {}
+
+    def _entry_valid(self, entry, now: float) -> bool:
+        if not isinstance(entry, dict) or entry.get("account") != self._account:
+            return False
+        at = entry.get("uploaded_at")
+        if not isinstance(at, (int, float)) or not isinstance(entry.get("url"), str):
+            return False
+        return at - 60 <= now < at + UPLOAD_REUSE_SECONDS
+
+    def _cache_get(self, key: str) -> str | None:
+        entry = self._cache_load().get(key)
+        return entry["url"] if self._entry_valid(entry, time.time()) else None
+
+    def _cache_put(self, key: str, url: str, uploaded_at: float) -> None:
+        entry = {"url": url, "uploaded_at": uploaded_at,
+                 "expires_at": uploaded_at + models.UPLOAD_TTL_SECONDS, "account": self._account}
+        path = self._cache_path()
+        if path is None:
+            self._memory_cache[key] = entry
+            return
+        now = time.time()
+        entries = {k: v for k, v in self._cache_load().items()
+                   if isinstance(v, dict) and isinstance(v.get("uploaded_at"), (int, float))
+                   and now < v["uploaded_at"] + models.UPLOAD_TTL_SECONDS}
+        entries[key] = entry
+        text = json.dumps({"version": 1, "entries": entries}, indent=1, sort_keys=True)
+        try:
+            os.makedirs(self.upload_cache_dir, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.upload_cache_dir, prefix=".uploads.",
+                                       suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                os.replace(tmp, path)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+        except OSError as exc:  # the upload itself is fine; only reuse is lost
+            log.warning("could not write upload cache %s: %s", path, exc)
+            self._memory_cache[key] = entry
+
+    # ------------------------------------------------------------------ wait
+
+    async def wait(self, remote_id: str, request: GenRequest) -> Finished:
+        started = time.monotonic()
+        deadline = started + self.wait_timeout
+        first = self.poll_first if self.poll_first is not None else default_poll_first(request)
+        interval = max(0.0, float(first))
+        delay = interval
+        last_status = "not polled yet"
+        last_error: str | None = None
+        polls = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                elapsed = time.monotonic() - started
+                raise BackendError(
+                    f"task {remote_id} did not finish within {self.wait_timeout:g} s (waited "
+                    f"{elapsed:.1f} s, {polls} polls, last status {last_status}"
+                    + (f", last poll error: {last_error}" if last_error else "")
+                    + "); it may still be running and will be billed if it succeeds — its id is "
+                    "kept, so the next run resumes waiting instead of submitting again",
+                    code="WaitTimeout", retryable=False)
+            jittered = delay * random.uniform(1.0 - POLL_JITTER, 1.0 + POLL_JITTER)
+            await asyncio.sleep(min(jittered, remaining))
+            await self._poll_pacer.acquire()
+            polls += 1
+            retry_after = None
+            try:
+                resp = await self._client.get(self._url(f"tasks/{remote_id}"),
+                                              headers=self._headers())
+            except httpx.TransportError as exc:
+                last_error = self._transport_text(exc)
+                log.debug("poll of %s failed: %s", remote_id, last_error)
+                resp = None
+            if resp is not None:
+                if resp.status_code == 404:
+                    raise self._unknown(remote_id, resp)
+                if resp.is_success:
+                    outcome = self._task_outcome(remote_id, request, resp)
+                    if isinstance(outcome, Finished):
+                        return outcome
+                    last_status, last_error = outcome, None
+                else:
+                    err = self._error(resp, op="poll")
+                    if not err.retryable and resp.status_code != 429:
+                        raise err
+                    last_error = str(err)
+                    retry_after = err.retry_after
+            interval = min(max(interval, 1e-3) * POLL_BACKOFF, self.poll_max)
+            delay = max(interval, retry_after or 0.0)
+
+    def _unknown(self, remote_id: str, resp: httpx.Response, rid: str | None = None) -> TaskFailed:
+        rid = rid or resp.headers.get("x-request-id")
+        return TaskFailed(f"task {remote_id} is unknown to DashScope: the id is wrong, belongs to "
+                          "another account or region, or has expired (task data is kept 24 h); "
+                          "polling will not recover it", code="UNKNOWN", request_id=rid,
+                          status=resp.status_code, retryable=False)
+
+    def _task_outcome(self, remote_id: str, request: GenRequest, resp: httpx.Response):
+        """Finished for SUCCEEDED; raises for terminal failures; else the status string."""
+        try:
+            data = resp.json()
+            output = data.get("output")
+        except (ValueError, AttributeError):
+            return "unreadable response"
+        if not isinstance(output, dict):
+            return "response without output"
+        rid = data.get("request_id") or resp.headers.get("x-request-id")
+        status = str(output.get("task_status") or "UNKNOWN").upper()
+        if status == "SUCCEEDED":
+            usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+            return Finished(remote_id=remote_id, request_id=rid,
+                            video_url=output.get("video_url") or None,
+                            actual_prompt=output.get("actual_prompt"), usage=usage,
+                            billed_seconds=models.billed_seconds(usage, fallback=request.duration),
+                            status="SUCCEEDED")
+        if status == "FAILED":
+            code = self._scrub(output.get("code")) or "TaskFailed"
+            message = self._scrub(output.get("message")) or "the task failed without a message"
+            retryable = (code.startswith(_RETRYABLE_TASK_CODES) and code != "InternalError.Algo"
+                         or "timeout" in code.lower())
+            raise TaskFailed(message, code=code, request_id=rid, status=resp.status_code,
+                             retryable=retryable)
+        if status in ("CANCELED", "CANCELLED"):
+            raise TaskFailed(f"task {remote_id} was canceled", code="Canceled", request_id=rid,
+                             status=resp.status_code, retryable=False)
+        if status == "UNKNOWN":
+            raise self._unknown(remote_id, resp, rid)
+        return status  # PENDING, RUNNING, SUSPENDED, ...
+
+    # ------------------------------------------------------------------ download
+
+    async def download(self, finished: Finished, dest: str) -> str:
+        url = finished.video_url
+        if not url:
+            raise DownloadError(f"task {finished.remote_id} succeeded without a video_url",
+                                code="NoVideoURL", retryable=False)
+        shown = _redact_url(url)
+        expires = _expires_at(url)
+        if expires is not None and expires < time.time() - EXPIRY_SKEW:
+            raise self._expired(finished, shown)
+        directory = os.path.dirname(os.path.abspath(dest))
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(dest)}.",
+                                   suffix=".part")
+        os.close(fd)
+        try:
+            digest = await self._download_into(finished, url, shown, tmp)
+            os.replace(tmp, dest)
+            return digest
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _expired(self, finished: Finished, shown: str, resp: httpx.Response | None = None):
+        return DownloadError(
+            f"the result URL of task {finished.remote_id} has expired (result URLs live 24 h): "
+            f"{shown}; the video cannot be recovered without generating it again",
+            code="URLExpired", status=resp.status_code if resp is not None else None,
+            retryable=False)
+
+    async def _download_into(self, finished: Finished, url: str, shown: str, tmp: str) -> str:
+        hasher = hashlib.sha256()
+        have = 0
+        resumable = False
+        last = "no attempt"
+        with open(tmp, "wb") as fh:
+            for attempt in range(1, self.download_attempts + 1):
+                if attempt > 1:
+                    await asyncio.sleep(_backoff(attempt - 1, self.retry_backoff))
+                # No Authorization: the URL is signed, and the host is not DashScope's.
+                headers = {"Accept-Encoding": "identity"}
+                if have and resumable:
+                    headers["Range"] = f"bytes={have}-"
+                elif have:
+                    fh.seek(0)
+                    fh.truncate()
+                    hasher, have = hashlib.sha256(), 0
+                try:
+                    async with self._client.stream("GET", url, headers=headers,
+                                                   follow_redirects=True) as resp:
+                        if resp.status_code == 403:
+                            body = (await resp.aread()).decode("utf-8", "replace")
+                            expires = _expires_at(url)
+                            if "expired" in body.lower() or (expires is not None
+                                                             and expires < time.time()):
+                                raise self._expired(finished, shown, resp)
+                            code, message, rid = self._parse_error(resp)
+                            raise DownloadError(f"download of {shown} refused: {message}",
+                                                code=code or "HTTP403", request_id=rid,
+                                                status=403, retryable=False)
+                        if resp.status_code == 416 and have:
+                            resumable, last = False, "range not satisfiable"
+                            continue  # start over
+                        if resp.status_code in (404, 410):
+                            code, message, rid = self._parse_error(resp)
+                            raise DownloadError(f"download of {shown} failed: {message}",
+                                                code=code or f"HTTP{resp.status_code}",
+                                                request_id=rid, status=resp.status_code,
+                                                retryable=False)
+                        if not resp.is_success:
+                            code, message, _ = self._parse_error(resp)
+                            last = f"HTTP {resp.status_code}: {message}"
+                            if resp.status_code >= 500 or resp.status_code in (408, 429):
+                                continue
+                            raise DownloadError(f"download of {shown} failed: {message}",
+                                                code=code or f"HTTP{resp.status_code}",
+                                                status=resp.status_code, retryable=False)
+                        total = self._expected_total(resp, have)
+                        if total is False:  # 206 for a range we did not ask for
+                            resumable, last = False, "unexpected Content-Range"
+                            continue
+                        if resp.status_code != 206 and have:
+                            fh.seek(0)  # the server ignored Range: restart
+                            fh.truncate()
+                            hasher, have = hashlib.sha256(), 0
+                        resumable = (resp.status_code == 206
+                                     or resp.headers.get("accept-ranges", "").lower() == "bytes")
+                        async for chunk in resp.aiter_bytes():
+                            fh.write(chunk)
+                            hasher.update(chunk)
+                            have += len(chunk)
+                except httpx.TransportError as exc:
+                    last = f"{self._transport_text(exc)} after {have} bytes"
+                    log.debug("download of %s: %s", shown, last)
+                    continue
+                if total is not None and have < total:
+                    last = f"body ended after {have} of {total} bytes"
+                    continue
+                if total is not None and have > total:
+                    last = f"body longer than announced ({have} > {total} bytes)"
+                    resumable = False
+                    continue
+                fh.flush()
+                os.fsync(fh.fileno())
+                return hasher.hexdigest()
+        raise DownloadError(f"download of {shown} (task {finished.remote_id}) failed after "
+                            f"{self.download_attempts} attempts: {last}; the video is still "
+                            "available until its URL expires, retry the download",
+                            code="DownloadFailed", retryable=True)
+
+    @staticmethod
+    def _expected_total(resp: httpx.Response, have: int):
+        """Bytes the file will have once this response is read; None if unknown; False if the
+        response does not continue at `have`."""
+        if resp.status_code == 206:
+            m = re.match(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", resp.headers.get("content-range", ""))
+            if not m or int(m.group(1)) != have:
+                return False
+            if m.group(3) != "*":
+                return int(m.group(3))
+            return int(m.group(2)) + 1
+        length = resp.headers.get("content-length")
+        if length and length.isdigit() and "content-encoding" not in resp.headers:
+            return int(length)
+        return None
+
+    # ------------------------------------------------------------------ cancel / list
+
+    async def cancel(self, remote_id: str) -> bool:
+        """Cancel a PENDING task. False when the task cannot be cancelled (already running,
+        finished or unknown)."""
+        await self._poll_pacer.acquire()
+        try:
+            resp = await self._client.post(self._url(f"tasks/{remote_id}/cancel"),
+                                           headers=self._headers())
+        except httpx.TransportError as exc:
+            raise BackendError(f"cancel of task {remote_id} failed: {self._transport_text(exc)}",
+                               code="TransportError", retryable=True) from None
+        if resp.is_success:
+            return True
+        if resp.status_code in (401, 429) or resp.status_code >= 500:
+            raise self._error(resp, op="cancel")
+        return False
+
+    async def list_tasks(self, **filters) -> list[dict]:
+        """`GET /tasks` (reference §4.4). Filters: page_no, page_size, start_time, end_time
+        (datetime or YYYYMMDDhhmmss), model_name, api_key_id, region, status."""
+        params: dict[str, str] = {"page_no": "1", "page_size": "10"}
+        for key, value in filters.items():
+            if value is None:
+                continue
+            if isinstance(value, datetime):
+                value = value.strftime("%Y%m%d%H%M%S")
+            params[key] = str(value)
+        await self._list_pacer.acquire()
+        try:
+            resp = await self._client.get(self._url("tasks"), params=params,
+                                          headers=self._headers())
+        except httpx.TransportError as exc:
+            raise BackendError(f"listing tasks failed: {self._transport_text(exc)}",
+                               code="TransportError", retryable=True) from None
+        if not resp.is_success:
+            raise self._error(resp, op="list")
+        try:
+            data = resp.json()
+        except ValueError:
+            raise BackendError("listing tasks returned a non-JSON body", code="BadResponse",
+                               status=resp.status_code, retryable=True) from None
+        for key in ("data", "tasks"):
+            if isinstance(data.get(key), list):
+                return [t for t in data[key] if isinstance(t, dict)]
+        output = data.get("output")
+        if isinstance(output, dict):
+            for key in ("data", "tasks"):
+                if isinstance(output.get(key), list):
+                    return [t for t in output[key] if isinstance(t, dict)]
+        return []
+
+
+class _PolicySource:
+    """One upload credential per model per submit, fetched on first need."""
+
+    def __init__(self, backend: DashScopeBackend, model: str):
+        self._backend = backend
+        self._model = model
+        self._policy: dict | None = None
+        self._fetched = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self, *, fresh: bool = False) -> dict:
+        async with self._lock:
+            if self._policy is not None and not fresh:
+                life = self._policy.get("expire_in_seconds")
+                if not isinstance(life, (int, float)) or time.monotonic() - self._fetched < life - 30:
+                    return self._policy
+            self._policy = await self._backend._get_policy(self._model)
+            self._fetched = time.monotonic()
+            return self._policy
