@@ -9,8 +9,8 @@ import sys
 
 import click
 
-from . import __version__
-from .errors import SpecError, WanflowError
+from . import __version__, ci
+from .errors import SpecError, UsageError, WanflowError
 
 
 def _fail(err: WanflowError) -> None:
@@ -18,6 +18,8 @@ def _fail(err: WanflowError) -> None:
     if isinstance(err, SpecError):
         for diag in err.diagnostics:
             click.echo(str(diag), err=True)
+            if ci.active():
+                click.echo(ci.annotation(diag))
     else:
         click.echo(f"wanflow: error: {err}", err=True)
     sys.exit(err.exit_code)
@@ -48,6 +50,8 @@ def validate(files, as_json):
             else:
                 for diag in err.diagnostics:
                     click.echo(str(diag))
+                    if ci.active():
+                        click.echo(ci.annotation(diag))
             continue
         if as_json:
             click.echo(json.dumps({"file": name, "ok": True, "summary": loader.summary(spec),
@@ -126,6 +130,7 @@ def plan(spec_file, cache, backend, base_url, region, only, as_json, explain, ma
                 click.echo(json.dumps(report, indent=2))
             else:
                 click.echo(engine.plan_table(session, states, explain=explain))
+            ci.append_summary(ci.plan_markdown(report))
             engine.check_budget(session, states, max_cost=max_cost, no_spend=no_spend)
     except WanflowError as err:
         _fail(err)
@@ -152,6 +157,8 @@ def run(spec_file, cache, backend, base_url, region, only, as_json, jobs, limits
             summary = engine.run(session, as_json=as_json, jobs=jobs, limits=limits,
                                  max_cost=max_cost, no_spend=no_spend,
                                  resubmit_uncertain=resubmit_uncertain)
+            ci.append_summary(ci.run_markdown(session.project.spec.name,
+                                              session.backend.identity, summary))
     except WanflowError as err:
         _fail(err)
     if summary.interrupted:
@@ -235,6 +242,41 @@ def cache_gc(spec_files, cache_dir, apply, as_json):
         verb = "deleted" if apply else "would delete"
         click.echo(f"{verb} {report['count']} objects ({report['bytes']} bytes); "
                    f"kept {report['kept']} pinned by lock files")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--latency", default=None, metavar="MIN:MAX",
+              help="Simulated generation time in seconds (before --time-scale).")
+@click.option("--time-scale", type=float, default=None,
+              help="Divide every simulated time by this (100: a 200 s task takes 2 s).")
+@click.option("--fault", "faults", multiple=True, metavar="NAME=VALUE",
+              help="Inject faults, e.g. submit_429=5, poll_5xx=3, fail_tasks=1, "
+                   "expired_urls=1, truncated_downloads=2, slow_ms=500.")
+@click.option("--api-key", "api_keys", multiple=True, help="Accepted keys (default sk-test).")
+@click.option("--concurrency", default=None, metavar="N|MODEL=N,...",
+              help="In-flight task cap per model.")
+@click.option("--submit-rps", default=None, metavar="R|MODEL=R,...",
+              help="Submissions per second per model.")
+@click.option("--region", default=None, type=click.Choice(["beijing", "singapore", "virginia"]),
+              help="Only beijing offers temporary uploads (getPolicy).")
+@click.option("--render-scale", type=float, default=None,
+              help="Render served videos at this fraction of the requested size.")
+@click.option("--seed", type=int, default=None)
+def emulator(host, port, latency, time_scale, faults, api_keys, concurrency, submit_rps, region,
+             render_scale, seed):
+    """Serve a local DashScope emulator (task protocol, uploads, faults) for tests."""
+    from . import emulator as emu
+
+    try:
+        options = emu.options_from_cli(latency=latency, time_scale=time_scale, faults=faults,
+                                       api_keys=api_keys, concurrency=concurrency,
+                                       submit_rps=submit_rps, region=region,
+                                       render_scale=render_scale, seed=seed)
+    except (ValueError, TypeError) as err:
+        _fail(UsageError(f"bad emulator option: {err}"))
+    emu.serve(host, port, **options)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,7 +15,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from . import lockfile, media
+from . import lockfile, media, models
 from .backend import Finished
 from .errors import (BackendError, BudgetError, Interrupted, MediaError, StoreError,
                      SubmitUncertain, TaskFailed, WanflowError)
@@ -322,6 +322,10 @@ class Executor:
                     "Check the provider's task list, then rerun with --resubmit-uncertain to "
                     "submit it again", code="SubmitUncertain")
             fresh = time.time() - entry.submitted_at < 24 * 3600
+            if entry.state == "submitting" and fresh and not self.options.resubmit_uncertain:
+                adopted = await self._reconcile(task, key, entry, req)
+                if adopted:
+                    entry = self.journal.get(key)
             if entry.state == "finished" and entry.finished and fresh:
                 finished = Finished(**entry.finished)
                 self.report("reattach", task=task.id, remote_id=entry.remote_id,
@@ -346,10 +350,56 @@ class Executor:
                     self.report("retry", task=task.id, why=f"task failed: {err}")
         return await self._collect(task, key, material, req, finished)
 
+    async def _reconcile(self, task, key, entry, req) -> bool:
+        """A run died while submitting: find out whether the provider created the task.
+
+        Lists the model's tasks around the moment of the submit. None that wanflow has not
+        journaled: the submit never landed, so submitting again is safe. Exactly one, and
+        only one submit of this model was in doubt: that is ours, adopt it. Otherwise a
+        person has to decide (--resubmit-uncertain).
+        """
+        if not self.backend.paid:
+            return False
+        lister = getattr(self.backend, "list_tasks", None)
+        doubt = (f"an earlier run was killed while submitting {task.id}; the provider may "
+                 "have created (and be billing) a task wanflow has no id for")
+        if lister is None:
+            raise SubmitUncertain(doubt, code="SubmitUncertain")
+        start, end = models.provider_time(entry.submitted_at - 300), \
+            models.provider_time(entry.submitted_at + 300)
+        try:
+            listed = await lister(model_name=req.model, start_time=start, end_time=end,
+                                  page_size=100)
+        except BackendError as err:
+            raise SubmitUncertain(f"{doubt}, and listing tasks to check failed: {err}",
+                                  code="SubmitUncertain") from None
+        journaled = {e.remote_id for e in self.journal.entries(backend=self.backend.identity)}
+        candidates = [t.get("task_id") for t in listed if t.get("task_id") not in journaled]
+        in_doubt = [e for e in self.journal.entries(backend=self.backend.identity,
+                                                    states=("submitting",))
+                    if (self.plan.tasks.get(e.task) and self.plan.tasks[e.task].shot
+                        and self.plan.tasks[e.task].shot.model == req.model)]
+        if not candidates:
+            self.report("notice", message=f"{task.id}: the interrupted submit never reached "
+                        "the provider; submitting it now")
+            return False
+        if len(candidates) == 1 and len(in_doubt) == 1:
+            self.journal.record_submit(key, task.id, self.backend.identity, candidates[0],
+                                       None, entry.submitted_at)
+            self.report("notice", message=f"{task.id}: adopted {candidates[0]}, created by "
+                        "the interrupted submit")
+            return True
+        raise SubmitUncertain(f"{doubt}; unjournaled tasks of {req.model} from that time: "
+                              f"{', '.join(map(str, candidates[:5]))}. Check them, then rerun "
+                              "with --resubmit-uncertain to submit again",
+                              code="SubmitUncertain")
+
     async def _submit(self, task, key, req, files, rate):
         attempt = 0
         while True:
             await rate.acquire()
+            # Journal the intent first: a kill during the request leaves a trace to reconcile.
+            self.journal.record_intent(key, task.id, self.backend.identity)
             try:
                 submitted = await self.backend.submit(req, files)
             except SubmitUncertain as err:
@@ -357,6 +407,7 @@ class Executor:
                 raise
             except BackendError as err:
                 if not err.retryable or attempt >= self.options.submit_retries or self.stopping:
+                    self.journal.forget(key)  # definitely not created
                     raise
                 delay = err.retry_after if err.retry_after else _backoff(
                     attempt, self.options.backoff_base, self.options.backoff_cap)
@@ -453,8 +504,6 @@ def _drain(sched: Scheduler):
 
 
 def _default_limits(model: str) -> Limits:
-    from . import models
-
     info = models.lookup(model)
     return Limits(info.concurrency if info else 2, info.submit_rps if info else 1.0)
 

@@ -3,7 +3,7 @@
 The rule it exists for: a submitted remote task id is committed *before* the first poll, so
 a run that was killed re-attaches to the task instead of paying for it twice. States::
 
-    submitted  -> finished  -> done        (output stored; the entry may be forgotten)
+    submitting -> submitted  -> finished  -> done   (output stored; may be forgotten)
         |             |
         +-> failed    +-> failed          (the provider failed it, or it expired)
     uncertain                               (a submit whose outcome is unknown: never
@@ -28,7 +28,7 @@ from pathlib import Path
 from .errors import StoreError
 from .store import storage_error
 
-STATES = ("submitted", "finished", "done", "failed", "uncertain")
+STATES = ("submitting", "submitted", "finished", "done", "failed", "uncertain")
 LIVE_STATES = ("submitted", "finished")
 
 
@@ -138,6 +138,12 @@ class Journal:
             raise ValueError("record_submit needs the remote task id")
         self._upsert("recording a submitted task", key, task, backend, remote_id, request_id,
                      submitted_at, "submitted")
+
+    def record_intent(self, key: str, task: str, backend: str) -> None:
+        """Record that a submit is about to be sent. If the process dies before
+        `record_submit`, the next run knows a task may exist that it has no id for."""
+        self._upsert("recording a submit about to be sent", key, task, backend, "", None, None,
+                     "submitting")
 
     def record_uncertain(self, key: str, task: str, backend: str, note: str) -> None:
         """Record a submit whose outcome is unknown, so the next run does not resubmit

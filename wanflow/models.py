@@ -217,6 +217,18 @@ UPLOAD_TTL_SECONDS = 48 * 3600  # oss:// temporary files live 48 h
 NEGATIVE_PROMPT_LIMIT = 500
 SEED_MAX = 2147483647
 
+# Task times (`submit_time`, list filters) are in the provider's zone, presumably UTC+8 (⚠).
+PROVIDER_UTC_OFFSET_HOURS = 8
+
+
+def provider_time(epoch: float) -> str:
+    """`YYYYMMDDhhmmss` in the provider's zone, as the task-list filters take it."""
+    import datetime as _dt
+
+    zone = _dt.timezone(_dt.timedelta(hours=PROVIDER_UTC_OFFSET_HOURS))
+    return _dt.datetime.fromtimestamp(epoch, zone).strftime("%Y%m%d%H%M%S")
+
+
 REGIONS = {
     "beijing": "https://dashscope.aliyuncs.com/api/v1",
     "singapore": "https://dashscope-intl.aliyuncs.com/api/v1",

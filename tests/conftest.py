@@ -1,0 +1,35 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WANFLOW = [sys.executable, "-m", "wanflow"]
+
+
+def run_cli(args, cwd=None, env=None, timeout=300, check=None):
+    """Run the wanflow CLI in a subprocess, as a user would."""
+    full_env = {k: v for k, v in os.environ.items() if k != "DASHSCOPE_API_KEY"}
+    full_env["PYTHONPATH"] = str(ROOT)
+    full_env.update(env or {})
+    proc = subprocess.run(WANFLOW + list(args), cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check is not None:
+        assert proc.returncode == check, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.fixture
+def project(tmp_path):
+    """An empty project directory (a git-like root) for specs written by a test."""
+    (tmp_path / ".git").mkdir()
+    return tmp_path
+
+
+def copy_example(name: str, dest: Path) -> Path:
+    src = ROOT / "examples"
+    shutil.copytree(src, dest / "examples")
+    return dest / "examples" / name

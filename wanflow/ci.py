@@ -1,0 +1,66 @@
+"""GitHub Actions integration: error annotations and the job's step summary.
+
+Active when `GITHUB_ACTIONS=true`; elsewhere these functions do nothing, so the CLI can
+call them unconditionally.
+"""
+from __future__ import annotations
+
+import os
+
+
+def active(env=None) -> bool:
+    return (os.environ if env is None else env).get("GITHUB_ACTIONS") == "true"
+
+
+def _escape(text: str, prop: bool = False) -> str:
+    text = str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if prop:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def annotation(diag) -> str:
+    """`::error file=…,line=…,col=…::message` for a spec diagnostic."""
+    w = diag.where
+    kind = "warning" if diag.severity == "warning" else "error"
+    props = [f"file={_escape(w.file, True)}"]
+    if w.line:
+        props.append(f"line={w.line}")
+    if w.col:
+        props.append(f"col={w.col}")
+    return f"::{kind} {','.join(props)}::{_escape(f'{diag.message} [at {w.path}]')}"
+
+
+def append_summary(markdown: str, env=None) -> None:
+    """Append to `$GITHUB_STEP_SUMMARY` (a file the runner renders on the job page)."""
+    env = os.environ if env is None else env
+    path = env.get("GITHUB_STEP_SUMMARY")
+    if not active(env) or not path:
+        return
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(markdown.rstrip() + "\n\n")
+
+
+def plan_markdown(report: dict) -> str:
+    t = report["totals"]
+    rows = [f"| `{x['task']}` | {x['status']} | {x['reason']} | {x['cost']:.2f} |"
+            for x in report["tasks"] if x["status"] != "cached"][:200]
+    lines = [f"### wanflow plan: {report['spec']} ({report['backend']})", "",
+             f"{t['tasks']} tasks: **{t['cached']} cached**, **{t['to_run']} to run**, "
+             f"{t['in_flight']} in flight; {t['billed_seconds']:.1f} billed s, estimated "
+             f"cost **{t['cost']:.2f} {report['currency']}** ({report['price_basis']})"]
+    if rows:
+        lines += ["", "| task | status | reason | cost |", "|---|---|---|---:|", *rows]
+    return "\n".join(lines)
+
+
+def run_markdown(spec: str, backend: str, summary) -> str:
+    lines = [f"### wanflow run: {spec} ({backend})", "",
+             "| regenerated | cached | failed | skipped | billed s | cost |",
+             "|---:|---:|---:|---:|---:|---:|",
+             f"| {summary.generated} | {summary.cached} | {summary.failed} | "
+             f"{summary.skipped} | {summary.billed_seconds:.1f} | {summary.cost:.2f} |"]
+    if summary.failures:
+        lines += ["", "Failures:", ""]
+        lines += [f"- `{task}`: {message}" for task, message in summary.failures[:50]]
+    return "\n".join(lines)
