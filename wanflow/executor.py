@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from . import lockfile, media, models
 from .backend import Finished
-from .errors import (BackendError, BudgetError, Interrupted, MediaError, StoreError,
-                     SubmitUncertain, TaskFailed, WanflowError)
+from .errors import (AuthError, BackendError, BudgetError, ConfigError, Interrupted,
+                     MediaError, StoreError, SubmitUncertain, TaskFailed, WanflowError)
 from .planner import Output, Plan, Task
 from .scheduler import Scheduler
 from .state import CACHED, IN_FLIGHT, TaskState, assess
@@ -137,6 +137,7 @@ class Executor:
                            for tid, t in plan.tasks.items()})
         running: dict[asyncio.Task, str] = {}
         failures: list[tuple[str, str]] = []
+        fatal: WanflowError | None = None
         cached = 0
         try:
             while True:
@@ -164,6 +165,9 @@ class Executor:
                     if err is None:
                         sched.done(tid)
                         continue
+                    if isinstance(err, (AuthError, ConfigError, StoreError)) and fatal is None:
+                        fatal = err   # the same for every task: stop submitting, report once
+                        self.stopping = True
                     message = _describe(err)
                     failures.append((tid, message))
                     self.report("failed", task=tid, error=message,
@@ -178,6 +182,8 @@ class Executor:
             self._write_lock(force=True)
             raise
         self._write_lock(force=True)
+        if fatal is not None:
+            raise fatal
         open_left = sched.open
         summary = RunSummary(generated=self._gen_count, cached=cached, failed=len(failures),
                              skipped=len(sched.skipped), billed_seconds=self._billed,
