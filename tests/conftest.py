@@ -8,12 +8,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 WANFLOW = [sys.executable, "-m", "wanflow"]
+# Emulated tasks take about a second: poll on that scale, not the real API's minutes.
+FAST_POLLING = {"WANFLOW_POLL_FIRST": "0.2", "WANFLOW_POLL_MAX": "0.4"}
 
 
 def run_cli(args, cwd=None, env=None, timeout=300, check=None):
     """Run the wanflow CLI in a subprocess, as a user would."""
     full_env = {k: v for k, v in os.environ.items() if k != "DASHSCOPE_API_KEY"}
     full_env["PYTHONPATH"] = str(ROOT)
+    full_env.update(FAST_POLLING)
     full_env.update(env or {})
     proc = subprocess.run(WANFLOW + list(args), cwd=cwd, env=full_env, capture_output=True,
                           text=True, timeout=timeout)

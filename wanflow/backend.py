@@ -38,8 +38,10 @@ class Backend(Protocol):
     identity: str      # part of every generation key; preview and real outputs never mix
     paid: bool         # whether generations cost money
 
-    async def submit(self, request: GenRequest, files: dict[str, str]) -> Submitted: ...
-    async def wait(self, remote_id: str, request: GenRequest) -> Finished: ...
+    async def submit(self, request: GenRequest, files: dict[str, str], *,
+                     before_send=None) -> Submitted: ...
+    async def wait(self, remote_id: str, request: GenRequest, *,
+                   elapsed: float = 0.0) -> Finished: ...
     async def download(self, finished: Finished, dest: str) -> str: ...
     async def cancel(self, remote_id: str) -> bool: ...
     async def aclose(self) -> None: ...
@@ -67,6 +69,13 @@ def choose(name: str, *, env=None, region=None, base_url=None, cache_dir=None, n
             raise ConfigError("the dashscope backend needs DASHSCOPE_API_KEY in the environment")
         from .dashscope import DashScopeBackend
 
+        for option, var in (("poll_first", "WANFLOW_POLL_FIRST"), ("poll_max", "WANFLOW_POLL_MAX"),
+                            ("wait_timeout", "WANFLOW_WAIT_TIMEOUT")):
+            if env.get(var) and option not in options:
+                try:
+                    options[option] = float(env[var])
+                except ValueError:
+                    raise ConfigError(f"{var} must be a number of seconds") from None
         region = region or env.get("DASHSCOPE_REGION") or None
         base_url = base_url or env.get("DASHSCOPE_BASE_URL") or None
         upload_cache = os.path.join(cache_dir, "uploads") if cache_dir else None

@@ -350,8 +350,13 @@ class DashScopeBackend:
 
     # ------------------------------------------------------------------ submit
 
-    async def submit(self, request: GenRequest, files: dict[str, str]) -> Submitted:
+    async def submit(self, request: GenRequest, files: dict[str, str], *,
+                     before_send=None) -> Submitted:
+        """Upload what needs uploading, then POST the task. `before_send`, if given, is
+        awaited just before the POST (the caller's submission-rate limiter)."""
         urls, resolve = await self._resolve_inputs(request, files)
+        if before_send is not None:
+            await before_send()
         body = substitute(request.body, urls)
         headers = self._headers(submit=True)
         if resolve:
@@ -633,11 +638,13 @@ class DashScopeBackend:
 
     # ------------------------------------------------------------------ wait
 
-    async def wait(self, remote_id: str, request: GenRequest) -> Finished:
+    async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0) -> Finished:
+        """Poll until the task ends. `elapsed`: seconds since it was submitted (a resumed
+        wait polls sooner)."""
         started = time.monotonic()
         deadline = started + self.wait_timeout
         first = self.poll_first if self.poll_first is not None else default_poll_first(request)
-        interval = max(0.0, float(first))
+        interval = max(0.0, float(first) - max(0.0, elapsed))
         delay = interval
         last_status = "not polled yet"
         last_error: str | None = None

@@ -67,8 +67,10 @@ class RunSummary:
 class RateLimiter:
     """At most `rate` acquisitions per second, spaced evenly (submissions to one model)."""
 
-    def __init__(self, rate: float):
-        self.interval = 1.0 / rate if rate > 0 else 0.0
+    def __init__(self, rate: float, margin: float = 1.05):
+        # A small margin keeps evenly spaced requests inside a sliding one-second window
+        # even when network jitter bunches two of them together.
+        self.interval = margin / rate if rate > 0 else 0.0
         self._next = 0.0
         self._lock = asyncio.Lock()
 
@@ -340,7 +342,8 @@ class Executor:
                 self.report("reattach", task=task.id, remote_id=entry.remote_id,
                             state="submitted")
                 async with self._jobs:
-                    finished = await self._wait(task, key, entry.remote_id, req)
+                    finished = await self._wait(task, key, entry.remote_id, req,
+                                                elapsed=time.time() - entry.submitted_at)
         while finished is None:
             async with self._jobs, slots:
                 if self.stopping:
@@ -403,11 +406,11 @@ class Executor:
     async def _submit(self, task, key, req, files, rate):
         attempt = 0
         while True:
-            await rate.acquire()
             # Journal the intent first: a kill during the request leaves a trace to reconcile.
             self.journal.record_intent(key, task.id, self.backend.identity)
             try:
-                submitted = await self.backend.submit(req, files)
+                # The rate token is taken right before the POST, after any uploads.
+                submitted = await self.backend.submit(req, files, before_send=rate.acquire)
             except SubmitUncertain as err:
                 self.journal.record_uncertain(key, task.id, self.backend.identity, str(err))
                 raise
@@ -427,10 +430,10 @@ class Executor:
             self.report("submitted", task=task.id, remote_id=submitted.remote_id)
             return submitted
 
-    async def _wait(self, task, key, remote_id, req) -> Finished:
+    async def _wait(self, task, key, remote_id, req, elapsed: float = 0.0) -> Finished:
         self._remote[task.id] = (key, remote_id)
         try:
-            finished = await self.backend.wait(remote_id, req)
+            finished = await self.backend.wait(remote_id, req, elapsed=elapsed)
         finally:
             self._remote.pop(task.id, None)
         self.journal.mark_finished(key, finished.to_dict())

@@ -30,12 +30,15 @@ class PreviewBackend:
         self._workdir = workdir or tempfile.mkdtemp(prefix="wanflow-preview-")
         self._jobs: dict[str, tuple[GenRequest, dict]] = {}
 
-    async def submit(self, request: GenRequest, files: dict[str, str]) -> Submitted:
+    async def submit(self, request: GenRequest, files: dict[str, str], *,
+                     before_send=None) -> Submitted:
+        if before_send is not None:
+            await before_send()
         remote_id = f"preview-{os.getpid()}-{next(_ids)}"
         self._jobs[remote_id] = (request, dict(files))
         return Submitted(remote_id=remote_id)
 
-    async def wait(self, remote_id: str, request: GenRequest) -> Finished:
+    async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0) -> Finished:
         job = self._jobs.get(remote_id)
         if job is None:  # a journaled id from an earlier process: render again, it is free
             job = (request, {})

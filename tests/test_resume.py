@@ -1,0 +1,115 @@
+"""Never pay twice: a run killed with SIGKILL mid-flight resumes its journaled tasks."""
+import collections
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from wanflow.emulator import Emulator
+
+from conftest import FAST_POLLING, ROOT, run_cli
+
+SPEC = """\
+wanflow: 1
+name: resume
+defaults: {model: wan2.7-t2v, resolution: 720P, ratio: "16:9", duration: 2}
+scenes:
+  - id: s
+    shots:
+%s
+films:
+  - {id: main, path: renders/main.mp4, scenes: [s]}
+"""
+
+
+def write_spec(root, shots=6):
+    body = "\n".join(f"      - {{id: shot{i}, prompt: \"Shot number {i} of the chase.\"}}"
+                     for i in range(shots))
+    path = root / "resume.yaml"
+    path.write_text(SPEC % body)
+    return path
+
+
+def journal_rows(root):
+    db = root / ".wanflow" / "journal.db"
+    if not db.exists():
+        return []
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT task, state, remote_id FROM journal").fetchall()
+    except sqlite3.Error:
+        return []
+    finally:
+        con.close()
+
+
+def submitted_prompts(emu):
+    return collections.Counter(s["body"]["input"]["prompt"] for s in emu.submissions())
+
+
+def start_run(spec, emu, env_extra=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHSCOPE_API_KEY": "sk-test",
+           **FAST_POLLING, **(env_extra or {})}
+    return subprocess.Popen([sys.executable, "-m", "wanflow", "run", str(spec), "--backend",
+                             "dashscope", "--base-url", emu.base_url, "--json",
+                             "--limit", "wan2.7-t2v=3"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("kill_after", [2, 4])
+def test_sigkill_mid_flight_then_rerun_submits_nothing_twice(project, kill_after):
+    spec = write_spec(project)
+    with Emulator(latency=(2.5, 3.5), render_scale=0.25, concurrency=3) as emu:
+        # wanflow's own quota matches the emulator's, so it never draws a 429.
+        proc = start_run(spec, emu)
+        deadline = time.time() + 30
+        # Kill once `kill_after` tasks are submitted and journaled, while they still run.
+        while time.time() < deadline:
+            rows = journal_rows(project)
+            if len([r for r in rows if r[2]]) >= kill_after and any(
+                    r[1] == "submitted" for r in rows):
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        before = len(emu.submissions())
+        assert before >= kill_after
+
+        proc = run_cli(["run", str(spec), "--backend", "dashscope", "--base-url",
+                        emu.base_url, "--json"], env={"DASHSCOPE_API_KEY": "sk-test"})
+        assert proc.returncode == 0, proc.stderr
+        events = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+        resumed = [e for e in events if e["event"] == "reattach"]
+        assert resumed, "the rerun should re-attach to the journaled tasks"
+        counts = submitted_prompts(emu)
+        assert len(counts) == 6 and max(counts.values()) == 1, counts
+        assert (project / "renders" / "main.mp4").exists()
+
+
+def test_kill_during_submit_is_reconciled_not_resubmitted(project):
+    """A submit journaled as 'submitting' whose task was created: adopted on rerun."""
+    spec = write_spec(project, shots=1)
+    with Emulator(latency=(1.0, 1.5), render_scale=0.25) as emu:
+        emu.faults.slow_ms = 1500       # the submit is held: kill while it is in the air
+        proc = start_run(spec, emu)
+        deadline = time.time() + 20
+        while time.time() < deadline and not any(
+                r["method"] == "POST" and "video-synthesis" in r["path"] for r in emu.requests()):
+            time.sleep(0.01)
+        assert any(r[1] == "submitting" for r in journal_rows(project))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        while time.time() < deadline and not emu.submissions():
+            time.sleep(0.05)   # the emulator creates the task after the delay
+        assert len(emu.submissions()) == 1
+        emu.faults.slow_ms = 0
+        proc = run_cli(["run", str(spec), "--backend", "dashscope", "--base-url",
+                        emu.base_url], env={"DASHSCOPE_API_KEY": "sk-test"})
+        assert proc.returncode == 0, proc.stderr
+        assert "adopted" in proc.stderr
+        assert len(emu.submissions()) == 1
