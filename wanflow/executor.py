@@ -15,7 +15,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from . import lockfile, media, models
+from . import lockfile, models
 from .backend import Finished
 from .errors import (AuthError, BackendError, BudgetError, ConfigError, Interrupted,
                      MediaError, StoreError, SubmitUncertain, TaskFailed, WanflowError)
@@ -261,6 +261,8 @@ class Executor:
         return path
 
     def _local_task(self, task: Task, key: str, material: dict) -> Result:
+        from . import media  # PyAV and numpy load only when there is media work to do
+
         meta = {"material": material, "kind": task.kind}
         if task.kind == "asset":
             if task.asset.is_local:
@@ -440,6 +442,8 @@ class Executor:
         return finished
 
     async def _collect(self, task, key, material, req, finished: Finished) -> Result:
+        from . import media
+
         tmp = self._tmp(".mp4")
         try:
             await self.backend.download(finished, tmp)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import difflib
 import posixpath
+from collections import deque
 from dataclasses import dataclass, field
-
-import networkx as nx
 
 from . import keys, models, request
 from .errors import UsageError
@@ -73,15 +72,27 @@ class Plan:
     spec: Spec
     backend: str                    # backend identity, part of every generation key
     tasks: dict = field(default_factory=dict)   # id -> Task, in topological order
-    graph: nx.DiGraph = field(default_factory=nx.DiGraph, compare=False)
     picks: dict = field(default_factory=dict)   # shot qid -> picked take
     only: tuple = ()                # targets the plan was restricted to, if any
 
+    @property
+    def graph(self):
+        """The DAG as a networkx DiGraph (edges dep -> task), for analysis and export."""
+        return _digraph(self.tasks)
+
     def generations(self) -> list[list[str]]:
         """Task ids grouped so that each group depends only on earlier groups."""
-        return [sorted(g) for g in nx.topological_generations(self.graph)]
+        level: dict[str, int] = {}
+        for tid, task in self.tasks.items():   # tasks are in topological order
+            level[tid] = 1 + max((level[d] for d in task.deps if d in level), default=-1)
+        groups: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+        for tid, n in level.items():
+            groups[n].append(tid)
+        return [sorted(g) for g in groups]
 
     def dependents(self, task_id: str) -> set[str]:
+        import networkx as nx
+
         return nx.descendants(self.graph, task_id)
 
     def request(self, task: Task, outputs: dict) -> request.GenRequest | None:
@@ -215,22 +226,62 @@ def build(spec: Spec, backend: str, only: tuple[str, ...] = ()) -> Plan:
                           path=film.path, film=film, transition=film.transition,
                           bed=film.audio, width=w, height=h, fps=fps)
 
-    graph = nx.DiGraph()
-    graph.add_nodes_from(tasks)
-    for task in tasks.values():
-        for dep in task.deps:
-            graph.add_edge(dep, task.id)
     if only:
         keep: set[str] = set()
         for target in only:
-            roots = _targets(spec, tasks, target)
-            keep.update(roots)
-            for root in roots:
-                keep.update(nx.ancestors(graph, root))
-        graph = graph.subgraph(keep).copy()
-    order = list(nx.topological_sort(graph))
-    return Plan(spec=spec, backend=backend, tasks={t: tasks[t] for t in order}, graph=graph,
-                picks=picks, only=tuple(only))
+            keep.update(_with_ancestors(tasks, _targets(spec, tasks, target)))
+        tasks = {t: task for t, task in tasks.items() if t in keep}
+    return Plan(spec=spec, backend=backend, tasks=_topological(tasks), picks=picks,
+                only=tuple(only))
+
+
+def _topological(tasks: dict[str, Task]) -> dict[str, Task]:
+    """`tasks` reordered so every task follows its deps (Kahn's algorithm, stable order).
+
+    The checker has already rejected cycles; one here is a bug, reported as such.
+    """
+    waiting = {t: sum(1 for d in task.deps if d in tasks) for t, task in tasks.items()}
+    dependents: dict[str, list[str]] = {t: [] for t in tasks}
+    for t, task in tasks.items():
+        for d in task.deps:
+            if d in tasks:
+                dependents[d].append(t)
+    ready = deque(t for t, n in waiting.items() if n == 0)
+    ordered: dict[str, Task] = {}
+    while ready:
+        t = ready.popleft()
+        ordered[t] = tasks[t]
+        for nxt in dependents[t]:
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                ready.append(nxt)
+    if len(ordered) != len(tasks):
+        import networkx as nx
+
+        cycle = nx.find_cycle(_digraph(tasks))
+        raise ValueError(f"dependency cycle in the plan: {cycle}")
+    return ordered
+
+
+def _with_ancestors(tasks: dict[str, Task], roots: list[str]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        t = stack.pop()
+        if t not in seen:
+            seen.add(t)
+            stack.extend(d for d in tasks[t].deps if d in tasks)
+    return seen
+
+
+def _digraph(tasks: dict[str, Task]):
+    # networkx costs ~0.2 s to import: only commands that analyse the graph pay for it.
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(tasks)
+    graph.add_edges_from((d, t) for t, task in tasks.items() for d in task.deps if d in tasks)
+    return graph
 
 
 def _targets(spec: Spec, tasks: dict, target: str) -> list[str]:

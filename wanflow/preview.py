@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 
-from . import media, models
+from . import models
 from .backend import Finished, Submitted
 from .request import GenRequest
 
@@ -53,6 +53,8 @@ class PreviewBackend:
 
     @staticmethod
     def _render(req: GenRequest, files: dict, dest: str) -> None:
+        from . import media  # PyAV loads only when something is rendered
+
         width, height = req.width, req.height
         audio = image = None
         for blob in req.blobs:
