@@ -72,7 +72,8 @@ def totals(states: dict) -> dict:
             "in_flight": sum(1 for s in run if s.status == IN_FLIGHT),
             "billed_seconds": round(sum(s.billed_seconds for s in run
                                         if s.status != IN_FLIGHT), 3),
-            "cost": round(sum(s.cost for s in run), 4)}
+            "cost": round(sum(s.cost for s in run), 4),
+            "list_cost": round(sum(s.list_cost for s in run if s.status != IN_FLIGHT), 4)}
 
 
 def check_budget(session: Session, states: dict, *, max_cost=None, no_spend=False) -> None:
@@ -118,16 +119,22 @@ def plan_table(session: Session, states: dict, *, explain: bool = False) -> str:
             continue
         cost = f"{s.cost:8.2f}" if s.cost else "       -"
         secs = f"{s.billed_seconds:6.1f}" if s.status != CACHED and s.billed_seconds else "     -"
+        if not session.backend.paid:
+            cost = "       -"
         line = f"{s.task:<{width}}  {s.status:<9}  {secs}  {cost}  {s.reason}"
         if explain and s.key:
             line += f"\n{'':<{width}}  key {s.key}"
         rows.append(line)
     t = totals(states)
     head = f"{'task':<{width}}  {'status':<9}  {'bill s':>6}  {'cost':>8}  reason"
+    if session.backend.paid:
+        money = (f"{t['billed_seconds']:.1f} billed s, estimated cost {t['cost']:.2f} "
+                 f"{PRICE_CURRENCY} ({PRICE_NOTE})")
+    else:
+        money = (f"preview: free (on DashScope: {t['billed_seconds']:.1f} billed s, about "
+                 f"{t['list_cost']:.2f} {PRICE_CURRENCY})")
     foot = (f"{t['tasks']} tasks: {t['cached']} cached, {t['to_run']} to run, "
-            f"{t['in_flight']} in flight; {t['billed_seconds']:.1f} billed s, "
-            f"estimated cost {t['cost']:.2f} {PRICE_CURRENCY} "
-            f"({'preview: free' if not session.backend.paid else PRICE_NOTE})")
+            f"{t['in_flight']} in flight; {money}")
     return "\n".join([head] + rows + [foot]) if rows else foot
 
 

@@ -22,7 +22,8 @@ class TaskState:
     key: str | None = None      # None while an upstream output is unknown
     output: Output | None = None
     billed_seconds: float = 0.0
-    cost: float = 0.0
+    cost: float = 0.0               # what this run would pay (0 on a free backend)
+    list_cost: float = 0.0          # what the generation costs on the paid API
     remote_id: str | None = None
 
 
@@ -63,7 +64,8 @@ def assess(plan: Plan, store, lock: dict, journal=None, asset_digests: dict | No
                 states[tid] = TaskState(tid, CACHED, "cached", key, out)
                 continue
             seconds, price = plan.estimate(task)
-            cost = seconds * price if (paid and price) else 0.0
+            list_cost = seconds * price if price else 0.0
+            cost = list_cost if paid else 0.0
             if key is not None and key in live:
                 entry = live[key]
                 states[tid] = TaskState(tid, IN_FLIGHT, f"in flight as {entry.remote_id}", key,
@@ -71,12 +73,15 @@ def assess(plan: Plan, store, lock: dict, journal=None, asset_digests: dict | No
                                         remote_id=entry.remote_id)
                 continue
             reason = _reason(plan, task, key, result, lock.get(tid), store, states)
-            states[tid] = TaskState(tid, RUN, reason, key, billed_seconds=seconds, cost=cost)
+            states[tid] = TaskState(tid, RUN, reason, key, billed_seconds=seconds, cost=cost,
+                                    list_cost=list_cost)
     return states
 
 
 def _reason(plan, task: Task, key, result, entry, store, states) -> str:
     if key is None:
+        if entry is None:
+            return "new"
         changed = [d for d in task.deps if d in states and states[d].status != CACHED]
         return "upstream changed: " + ", ".join(changed[:3]) if changed else "upstream pending"
     if result is not None:
