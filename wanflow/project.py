@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from dataclasses import dataclass
 
-from . import loader, lockfile, models
+from . import __version__, lockfile, models
 from .errors import UsageError
 from .executor import Limits
 from .spec import Spec
@@ -25,14 +26,85 @@ class Project:
 
 def open_project(path: str, cache: str | None = None, env=None) -> Project:
     env = os.environ if env is None else env
-    spec = loader.load(path)
+    explicit = cache or env.get("WANFLOW_CACHE")
+    spec = load_spec(path, explicit)
     spec_dir = os.path.dirname(os.path.abspath(spec.file))
-    cache = cache or env.get("WANFLOW_CACHE") or spec.settings.cache or ".wanflow"
+    cache = explicit or spec.settings.cache or ".wanflow"
     cache_dir = os.path.normpath(os.path.join(spec_dir, cache))
     stem = os.path.splitext(os.path.basename(spec.file))[0]
     # Several specs may share a directory: each gets its own lock, `wanflow.yaml` the plain one.
     lock_name = "wanflow.lock" if stem == "wanflow" else f"{stem}.lock"
     return Project(spec, spec_dir, cache_dir, os.path.join(spec_dir, lock_name))
+
+
+# -- the parsed-spec cache ------------------------------------------------------------------
+# Loading a 1,000-shot spec (YAML, schema, model rules, media checks) costs more than the
+# whole rest of a no-op rerun. Unchanged inputs give the same Spec, so it is kept, pickled,
+# beside the store, keyed by the bytes of every file the spec was loaded from and the
+# size and mtime of every asset the checks looked at. Any difference means a full load.
+
+def _spec_cache_path(path: str, cache: str | None) -> str:
+    where = os.path.abspath(cache) if cache else os.path.join(
+        os.path.dirname(os.path.abspath(path)), ".wanflow")
+    ident = hashlib.sha256(f"{os.getcwd()}\0{path}".encode()).hexdigest()[:32]
+    return os.path.join(where, "specs", ident + ".pickle")
+
+
+def _fingerprint(spec: Spec) -> tuple:
+    files = []
+    for name in spec.files:
+        with open(name, "rb") as f:
+            files.append((name, hashlib.sha256(f.read()).hexdigest()))
+    assets = []
+    for asset in spec.assets.values():
+        if asset.is_local:
+            st = os.stat(asset.file)
+            assets.append((asset.file, st.st_size, st.st_mtime_ns))
+    return (__version__, _CODE, tuple(files), tuple(assets))
+
+
+def _code_stamp() -> tuple:
+    """Size and mtime of the code that turns YAML into a Spec: an edited wanflow reloads."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    names = ("loader.py", "checks.py", "spec.py", "models.py", "schemas/wanflow.schema.json")
+    out = []
+    for name in names:
+        try:
+            st = os.stat(os.path.join(here, name))
+            out.append((name, st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append((name, None, None))
+    return tuple(out)
+
+
+_CODE = _code_stamp()
+
+
+def load_spec(path: str, cache: str | None = None) -> Spec:
+    """`loader.load(path)`, reusing the last result when none of its inputs changed."""
+    record = _spec_cache_path(path, cache)
+    try:
+        with open(record, "rb") as f:
+            fingerprint, spec = pickle.load(f)
+        if _fingerprint(spec) == fingerprint:
+            return spec
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError,
+            TypeError, ImportError):
+        pass  # no record, a stale one, or one from another version: load for real
+    from . import loader  # yaml and jsonschema load only when the spec has to be read
+
+    spec = loader.load(path)
+    if spec.settings.cache and not cache:
+        return spec   # the spec moves its cache: keep no record in the default place
+    try:
+        os.makedirs(os.path.dirname(record), exist_ok=True)
+        tmp = f"{record}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            pickle.dump((_fingerprint(spec), spec), f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, record)
+    except OSError:
+        pass  # an unwritable cache is reported where it matters, by the store
+    return spec
 
 
 def hash_assets(spec: Spec) -> dict[str, str]:

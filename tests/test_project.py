@@ -1,0 +1,64 @@
+"""The parsed-spec cache never serves a spec whose inputs changed."""
+import os
+
+import pytest
+
+from wanflow import project
+
+
+@pytest.fixture
+def project_dir(tmp_path):
+    (tmp_path / ".git").mkdir()
+    return tmp_path
+
+LIB = """\
+wanflow: 1
+templates:
+  wide:
+    params: [what]
+    prompt: "Wide shot of ${what}."
+    duration: 2
+"""
+SPEC = """\
+wanflow: 1
+name: cached
+include: [lib.yaml]
+defaults: {model: wan2.7-t2v, resolution: 720P, ratio: "16:9"}
+scenes:
+  - id: s
+    shots:
+      - {id: a, use: wide, with: {what: the harbour}}
+films:
+  - {id: f, path: out.mp4, scenes: [s]}
+"""
+
+
+def test_included_file_edit_is_seen(project_dir):
+    (project_dir / "lib.yaml").write_text(LIB)
+    (project_dir / "spec.yaml").write_text(SPEC)
+    path = str(project_dir / "spec.yaml")
+    spec = project_load(path)
+    assert spec.scenes[0].shots[0].prompt == "Wide shot of the harbour."
+    assert project_load(path) == spec                      # served from the record
+    (project_dir / "lib.yaml").write_text(LIB.replace("Wide shot", "Aerial shot"))
+    assert project_load(path).scenes[0].shots[0].prompt == "Aerial shot of the harbour."
+
+
+def test_corrupt_record_falls_back_to_a_real_load(project_dir):
+    (project_dir / "lib.yaml").write_text(LIB)
+    (project_dir / "spec.yaml").write_text(SPEC)
+    path = str(project_dir / "spec.yaml")
+    project_load(path)
+    records = list((project_dir / ".wanflow" / "specs").iterdir())
+    assert len(records) == 1
+    records[0].write_bytes(b"\x80\x05garbage")
+    assert project_load(path).name == "cached"
+
+
+def project_load(path):
+    cwd = os.getcwd()
+    try:
+        os.chdir(os.path.dirname(path))
+        return project.load_spec(path)
+    finally:
+        os.chdir(cwd)
