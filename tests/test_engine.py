@@ -183,3 +183,18 @@ def test_cache_verify_and_gc(project):
     assert not pinned & set(report["objects"])
     run_cli(["cache", "gc", str(spec), "--apply"], check=0)
     assert not store.has(orphan) and all(store.has(d) for d in pinned)
+
+
+def test_report_page_shows_every_take_from_the_store(project):
+    spec = write_spec(project)
+    run_json(spec)
+    out = project / "review"
+    proc = run_cli(["report", str(spec), "--backend", "preview", "--out", str(out)], check=0)
+    page = (out / "index.html").read_text()
+    assert str(out / "index.html") in proc.stdout
+    assert page.count("<img ") == 3 and "(picked)" in page
+    for png in out.glob("*.png"):
+        assert media.image_size(str(png))[0] == 320
+    data = json.loads(run_cli(["report", str(spec), "--json"], check=0).stdout)
+    takes = [t for s in data["scenes"] for sh in s["shots"] for t in sh["takes"]]
+    assert len(takes) == 3 and all(t["status"] == "cached" and t["output"] for t in takes)

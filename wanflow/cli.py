@@ -5,6 +5,7 @@ Only this module turns errors into exit codes and messages (DESIGN §5).
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -103,9 +104,10 @@ def _session(spec_file, cache, backend, base_url, region, only, notice):
 
 
 def _notice(as_json):
+    # Always on stderr: stdout stays one parseable document (or JSON lines) under --json.
     def say(message):
         if as_json:
-            click.echo(json.dumps({"event": "notice", "message": message}))
+            click.echo(json.dumps({"event": "notice", "message": message}), err=True)
         else:
             click.echo(f"wanflow: {message}", err=True)
     return say
@@ -182,6 +184,27 @@ def status(spec_file, cache, backend, base_url, region, only, as_json):
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(engine.status_text(report))
+
+
+@main.command()
+@_spec_options
+@click.option("--out", default=None, metavar="DIR",
+              help="Where to write the page (default: renders/report beside the spec).")
+def report(spec_file, cache, backend, base_url, region, only, as_json, out):
+    """Write a review page: every take's thumbnail, prompts, cost, freshness."""
+    from . import report as reports
+
+    try:
+        with _session(spec_file, cache, backend, base_url, region, only,
+                      _notice(as_json)) as session:
+            data = reports.collect(session, session.assess())
+            if as_json:
+                click.echo(json.dumps(data, indent=2))
+                return
+            out = out or os.path.join(session.project.spec_dir, "renders", "report")
+            click.echo(reports.write(session, data, out))
+    except WanflowError as err:
+        _fail(err)
 
 
 @main.command()
