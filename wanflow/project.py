@@ -14,6 +14,7 @@ from . import __version__, lockfile, models
 from .errors import UsageError
 from .executor import Limits
 from .spec import Spec
+from .store import hash_file
 
 
 @dataclass(frozen=True)
@@ -109,15 +110,8 @@ def load_spec(path: str, cache: str | None = None) -> Spec:
 
 def hash_assets(spec: Spec) -> dict[str, str]:
     """sha256 of every local asset file (what keys use instead of paths)."""
-    out = {}
-    for name, asset in spec.assets.items():
-        if asset.is_local:
-            digest = hashlib.sha256()
-            with open(asset.file, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-            out[name] = digest.hexdigest()
-    return out
+    return {name: hash_file(asset.file)[0] for name, asset in spec.assets.items()
+            if asset.is_local}
 
 
 def read_lock(project: Project) -> dict:
