@@ -774,7 +774,7 @@ def render_preview(card: PreviewCard, dest, audio=None) -> None:
         pcm = np.zeros((2, n_samples), np.float32)
     painter = _CardPainter(card, n_frames)
     with _atomic(dest, ".mp4") as tmp, _failures(dest, "writing the preview"):
-        writer = _Writer(tmp, w, h, q, preset="ultrafast", qp=24, gop=2 * fps)
+        writer = _Writer(tmp, w, h, q, preset="ultrafast", qp=28, gop=2 * fps)
         try:
             writer.set_audio(pcm)
             for i in range(n_frames):
