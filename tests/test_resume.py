@@ -113,3 +113,31 @@ def test_kill_during_submit_is_reconciled_not_resubmitted(project):
         assert proc.returncode == 0, proc.stderr
         assert "adopted" in proc.stderr
         assert len(emu.submissions()) == 1
+
+
+def test_sigint_stops_submitting_finishes_in_flight_and_exits_130(project):
+    spec = write_spec(project, shots=6)
+    with Emulator(latency=(1.5, 2.0), render_scale=0.25, concurrency=2) as emu:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wanflow", "run", str(spec), "--backend", "dashscope",
+             "--base-url", emu.base_url, "--json", "--limit", "wan2.7-t2v=2"],
+            env={**os.environ, "PYTHONPATH": str(ROOT), "DASHSCOPE_API_KEY": "sk-test",
+                 **FAST_POLLING},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 20
+        while time.time() < deadline and len(emu.submissions()) < 2:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        submitted = len(emu.submissions())
+        assert 2 <= submitted < 6
+        events = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+        assert any(e["event"] == "interrupt" for e in events)
+        finished = {e["task"] for e in events if e["event"] == "finished"
+                    and e["task"].startswith("gen:")}
+        assert len(finished) == submitted   # what was in flight was still collected
+        proc = run_cli(["run", str(spec), "--backend", "dashscope", "--base-url",
+                        emu.base_url], env={"DASHSCOPE_API_KEY": "sk-test"})
+        assert proc.returncode == 0, proc.stderr
+        assert max(submitted_prompts(emu).values()) == 1 and len(emu.submissions()) == 6

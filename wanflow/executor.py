@@ -140,6 +140,7 @@ class Executor:
         running: dict[asyncio.Task, str] = {}
         failures: list[tuple[str, str]] = []
         fatal: WanflowError | None = None
+        not_started: set[str] = set()
         cached = 0
         try:
             while True:
@@ -167,6 +168,10 @@ class Executor:
                     if err is None:
                         sched.done(tid)
                         continue
+                    if isinstance(err, Interrupted):   # never submitted: left for next run
+                        not_started.add(tid)
+                        sched.failed(tid)
+                        continue
                     if isinstance(err, (AuthError, ConfigError, StoreError)) and fatal is None:
                         fatal = err   # the same for every task: stop submitting, report once
                         self.stopping = True
@@ -186,10 +191,11 @@ class Executor:
         self._write_lock(force=True)
         if fatal is not None:
             raise fatal
-        open_left = sched.open
+        interrupted = self.stopping and bool(sched.open or not_started)
+        skipped = [t for t, cause in sched.skipped.items() if cause not in not_started]
         summary = RunSummary(generated=self._gen_count, cached=cached, failed=len(failures),
-                             skipped=len(sched.skipped), billed_seconds=self._billed,
-                             cost=self._cost, interrupted=self.stopping and bool(open_left),
+                             skipped=len(skipped), billed_seconds=self._billed,
+                             cost=self._cost, interrupted=interrupted,
                              failures=tuple(failures), states=states)
         self.report("done", generated=summary.generated, cached=summary.cached,
                     failed=summary.failed, skipped=summary.skipped,
