@@ -141,3 +141,28 @@ def test_sigint_stops_submitting_finishes_in_flight_and_exits_130(project):
                         emu.base_url], env={"DASHSCOPE_API_KEY": "sk-test"})
         assert proc.returncode == 0, proc.stderr
         assert max(submitted_prompts(emu).values()) == 1 and len(emu.submissions()) == 6
+
+
+def test_second_sigint_aborts_and_cancels_tasks_still_queued(project):
+    spec = write_spec(project, shots=2)
+    with Emulator(latency=(30.0, 30.0), render_scale=0.25) as emu:   # PENDING for 3 s
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wanflow", "run", str(spec), "--backend", "dashscope",
+             "--base-url", emu.base_url],
+            env={**os.environ, "PYTHONPATH": str(ROOT), "DASHSCOPE_API_KEY": "sk-test",
+                 **FAST_POLLING},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            rows = journal_rows(project)
+            if len(rows) == 2 and all(r[1] == "submitted" for r in rows):
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err
+        states = sorted(t["status"] for t in emu.tasks().values())
+        assert states == ["CANCELED", "CANCELED"], emu.tasks()

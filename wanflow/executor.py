@@ -182,10 +182,11 @@ class Executor:
                     for skipped in sched.failed(tid):
                         self.report("skipped", task=skipped, because=tid)
         except asyncio.CancelledError:
+            polling = dict(self._remote)   # cancelling the jobs empties it
             for job in running:
                 job.cancel()
             await asyncio.gather(*running, return_exceptions=True)
-            await self._cancel_pending()
+            await self._cancel_pending(polling)
             self._write_lock(force=True)
             raise
         self._write_lock(force=True)
@@ -477,9 +478,9 @@ class Executor:
         self._cost += cost
         return result
 
-    async def _cancel_pending(self) -> None:
+    async def _cancel_pending(self, polling: dict) -> None:
         """On abort: cancel remote tasks still queued (unbilled); the rest stay journaled."""
-        for tid, (key, remote_id) in list(self._remote.items()):
+        for tid, (key, remote_id) in polling.items():
             try:
                 if await self.backend.cancel(remote_id):
                     self.journal.mark_failed(key, "canceled on abort")
