@@ -150,14 +150,17 @@ def run(session: Session, *, as_json=False, jobs=None, limits=(), max_cost=None,
     if jobs:
         options.jobs = jobs
     report = reporter or reporters.make(as_json)
-    states = session.assess()
-    executor = Executor(session.plan, store=session.store, journal=session.journal,
-                        backend=session.backend, reporter=report,
-                        spec_dir=session.project.spec_dir, lock_path=session.project.lock_path,
-                        options=options, asset_digests=session.asset_digests, states=states,
-                        lock_entries=session.lock)
     try:
         with session.store.run_lock(wait=float(os.environ.get("WANFLOW_LOCK_WAIT", "0"))):
+            # Read the state only once the cache is ours: a run that waited for another
+            # one must see what that one finished.
+            session.lock = project.read_lock(session.project)
+            executor = Executor(session.plan, store=session.store, journal=session.journal,
+                                backend=session.backend, reporter=report,
+                                spec_dir=session.project.spec_dir,
+                                lock_path=session.project.lock_path, options=options,
+                                asset_digests=session.asset_digests, states=session.assess(),
+                                lock_entries=session.lock)
             return asyncio.run(_run_with_signals(executor, install_signals))
     finally:
         close = getattr(report, "close", None)

@@ -8,6 +8,7 @@ bounded thread pool. The executor never prints: it emits events to a reporter.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import random
 import tempfile
@@ -22,9 +23,11 @@ from .errors import (AuthError, BackendError, BudgetError, ConfigError, Interrup
 from .planner import Output, Plan, Task
 from .scheduler import Scheduler
 from .state import CACHED, IN_FLIGHT, TaskState, assess
-from .store import Result, Store
+from .store import Result, Store, storage_error
 
 LOCK_WRITE_INTERVAL = 0.5   # seconds between lock-file rewrites during a run
+# Errors writing the cache that every later task would hit too: stop the run on them.
+_CACHE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,10 @@ class Executor:
         self._local = asyncio.Semaphore(self.options.local_jobs)
         self._model_slots: dict[str, asyncio.Semaphore] = {}
         self._model_rate: dict[str, RateLimiter] = {}
+        # One submit per model in the air at a time, from the rate token to the journaled
+        # task id: a kill leaves at most one submit per model in doubt, and a reconcile
+        # never sees a sibling's task that is created but not yet journaled.
+        self._submit_lock: dict[str, asyncio.Lock] = {}
         self._lock_dirty = False
         self._lock_written = 0.0
         self._remote: dict[str, tuple[str, str]] = {}   # task id -> (key, remote id) while polling
@@ -172,6 +179,8 @@ class Executor:
                         not_started.add(tid)
                         sched.failed(tid)
                         continue
+                    if isinstance(err, OSError) and err.errno in _CACHE_ERRNOS:
+                        err = storage_error(err, "writing into the cache", self.store.root)
                     if isinstance(err, (AuthError, ConfigError, StoreError)) and fatal is None:
                         fatal = err   # the same for every task: stop submitting, report once
                         self.stopping = True
@@ -322,6 +331,7 @@ class Executor:
             limits = self.options.limits.get(model) or _default_limits(model)
             self._model_slots[model] = asyncio.Semaphore(max(1, limits.concurrency))
             self._model_rate[model] = RateLimiter(limits.submit_rps)
+            self._submit_lock[model] = asyncio.Lock()
         return self._model_slots[model], self._model_rate[model]
 
     async def _generate(self, task: Task, key: str, material: dict) -> Result:
@@ -340,7 +350,8 @@ class Executor:
                     "submit it again", code="SubmitUncertain")
             fresh = time.time() - entry.submitted_at < 24 * 3600
             if entry.state == "submitting" and fresh and not self.options.resubmit_uncertain:
-                adopted = await self._reconcile(task, key, entry, req)
+                async with self._submit_lock[req.model]:
+                    adopted = await self._reconcile(task, key, entry, req)
                 if adopted:
                     entry = self.journal.get(key)
             if entry.state == "finished" and entry.finished and fresh:
@@ -414,28 +425,43 @@ class Executor:
 
     async def _submit(self, task, key, req, files, rate):
         attempt = 0
+        lock = self._submit_lock[req.model]
         while True:
-            # Journal the intent first: a kill during the request leaves a trace to reconcile.
-            self.journal.record_intent(key, task.id, self.backend.identity)
+            held = False
+
+            async def before_send():
+                # Called by the backend after uploads, right before the POST: take the
+                # model's submit slot and rate token, then journal the intent, so a kill
+                # during the request leaves a trace to reconcile.
+                nonlocal held
+                await lock.acquire()
+                held = True
+                await rate.acquire()
+                self.journal.record_intent(key, task.id, self.backend.identity)
+
+            delay = None
             try:
-                # The rate token is taken right before the POST, after any uploads.
-                submitted = await self.backend.submit(req, files, before_send=rate.acquire)
+                submitted = await self.backend.submit(req, files, before_send=before_send)
+                self.journal.record_submit(key, task.id, self.backend.identity,
+                                           submitted.remote_id, submitted.request_id)
             except SubmitUncertain as err:
                 self.journal.record_uncertain(key, task.id, self.backend.identity, str(err))
                 raise
             except BackendError as err:
+                self.journal.forget(key)  # the provider refused it: definitely not created
                 if not err.retryable or attempt >= self.options.submit_retries or self.stopping:
-                    self.journal.forget(key)  # definitely not created
                     raise
                 delay = err.retry_after if err.retry_after else _backoff(
                     attempt, self.options.backoff_base, self.options.backoff_cap)
                 attempt += 1
                 self.report("retry", task=task.id, why=str(err), delay=round(delay, 2))
+            finally:
+                if held:
+                    lock.release()
+            if delay is not None:   # back off without holding the model's submit slot
                 await asyncio.sleep(delay)
                 continue
-            # Journal before the first poll: a killed run resumes this id, never resubmits.
-            self.journal.record_submit(key, task.id, self.backend.identity,
-                                       submitted.remote_id, submitted.request_id)
+            # Journaled before the first poll: a killed run resumes this id, never resubmits.
             self.report("submitted", task=task.id, remote_id=submitted.remote_id)
             return submitted
 
