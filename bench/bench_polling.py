@@ -4,7 +4,8 @@ N generations (wan2.7-t2v, 720P, 5 s) whose durations are known from the emulato
 from --latency, identical for both clients: two emulators with the same seed, tasks
 submitted in the same order) are awaited by
   wanflow  DashScopeBackend.wait: first poll at ¾ of the expected time (here 37.5 s), then
-           ×1.5 up to poll_max = 15 s, ±10 % jitter, paced under 20 QPS
+           every 20 % of the time since submit, up to poll_max = 30 s, ±10 % jitter,
+           paced under 20 QPS
   SDK      the official dashscope SDK 1.x-style VideoSynthesis.wait: sleeps 1,1,2,2,2,4,4,4,
            5,5,5… s between queries (one thread per task, as a script would do)
 Both run at the same time against their own emulator. Times are divided by --time-scale
@@ -17,7 +18,7 @@ minus the task's end_time. Goal: ≥ 4× fewer queries than the SDK, with detect
 within 10 % of the task's duration.
 
     python bench/bench_polling.py [--tasks 40] [--latency 60:300] [--time-scale 8]
-        [--poll-max 15] [--poll-first S]
+        [--poll-max 30] [--poll-first S]
 """
 from __future__ import annotations
 
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
     ap.add_argument("--time-scale", type=float, default=8.0)
     ap.add_argument("--poll-first", type=float, default=None,
                     help="wanflow first poll, simulated s (default: wanflow's own)")
-    ap.add_argument("--poll-max", type=float, default=15.0, help="wanflow poll cap, simulated s")
+    ap.add_argument("--poll-max", type=float, default=30.0, help="wanflow poll cap, simulated s")
     ap.add_argument("--seed", type=int, default=3)
     cfg = ap.parse_args(argv)
     lo, _, hi = cfg.latency.partition(":")
