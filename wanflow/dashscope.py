@@ -57,6 +57,7 @@ UPLOAD_REUSE_SECONDS = models.UPLOAD_TTL_SECONDS - 3600
 UPLOAD_CACHE_FILE = "dashscope-uploads.json"
 
 POLL_FRACTION = 0.20        # after the first poll: interval = this × time since submit
+URGENT_SHARE = 1 / 6        # of poll_max, while other tasks wait for this one's slot
 POLL_JITTER = 0.10          # ± fraction applied to every poll delay
 QPS_HEADROOM = 0.9          # pace at 90 % of the limit: room for network jitter
 DOWNLOAD_ATTEMPTS = 5
@@ -352,6 +353,10 @@ class DashScopeBackend:
 
     # ------------------------------------------------------------------ submit
 
+    async def prepare(self, request: GenRequest, files: dict[str, str]) -> None:
+        """Upload the request's local inputs now (cached), so `submit` only POSTs."""
+        await self._resolve_inputs(request, files)
+
     async def submit(self, request: GenRequest, files: dict[str, str], *,
                      before_send=None) -> Submitted:
         """Upload what needs uploading, then POST the task. `before_send`, if given, is
@@ -640,9 +645,12 @@ class DashScopeBackend:
 
     # ------------------------------------------------------------------ wait
 
-    async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0) -> Finished:
+    async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
+                   urgent=None) -> Finished:
         """Poll until the task ends. `elapsed`: seconds since it was submitted (a resumed
-        wait polls sooner)."""
+        wait polls sooner). `urgent()`, if given, says whether other work is waiting for
+        this task's slot: then it is polled at least every `poll_max / 6` seconds, since a
+        late notice now delays that work too."""
         started = time.monotonic()
         deadline = started + self.wait_timeout
         first = self.poll_first if self.poll_first is not None else default_poll_first(request)
@@ -692,6 +700,8 @@ class DashScopeBackend:
             # noticed within a fixed share of its duration.
             interval = min(self.poll_max,
                            max(1e-3, POLL_FRACTION * (time.monotonic() - since_submit)))
+            if urgent is not None and urgent():
+                interval = min(interval, self.poll_max * URGENT_SHARE)
             delay = max(interval, retry_after or 0.0)
 
     def _unknown(self, remote_id: str, resp: httpx.Response, rid: str | None = None) -> TaskFailed:

@@ -113,6 +113,7 @@ class Executor:
         # task id: a kill leaves at most one submit per model in doubt, and a reconcile
         # never sees a sibling's task that is created but not yet journaled.
         self._submit_lock: dict[str, asyncio.Lock] = {}
+        self._queued: dict[str, int] = {}     # model -> tasks waiting for one of its slots
         self._lock_dirty = False
         self._lock_written = 0.0
         self._remote: dict[str, tuple[str, str]] = {}   # task id -> (key, remote id) while polling
@@ -364,19 +365,30 @@ class Executor:
                 async with self._jobs:
                     finished = await self._wait(task, key, entry.remote_id, req,
                                                 elapsed=time.time() - entry.submitted_at)
+        if hasattr(self.backend, "prepare"):
+            try:   # uploads first, outside the model's slot (submit reuses them)
+                await self.backend.prepare(req, files)
+            except BackendError:
+                pass   # submit uploads again and reports the error with its retries
         while finished is None:
-            async with self._jobs, slots:
-                if self.stopping:
-                    raise Interrupted("interrupted before submitting")
-                submitted = await self._submit(task, key, req, files, rate)
-                try:
-                    finished = await self._wait(task, key, submitted.remote_id, req)
-                except TaskFailed as err:
-                    self.journal.mark_failed(key, str(err))
-                    if not err.retryable or attempts_left <= 0 or self.stopping:
-                        raise
-                    attempts_left -= 1
-                    self.report("retry", task=task.id, why=f"task failed: {err}")
+            # The model's slot before the global permit: a task waiting for its model must
+            # not hold a permit that a task of another, idle model could use.
+            await self._take_slot(req.model, slots)
+            try:
+                async with self._jobs:
+                    if self.stopping:
+                        raise Interrupted("interrupted before submitting")
+                    submitted = await self._submit(task, key, req, files, rate)
+                    try:
+                        finished = await self._wait(task, key, submitted.remote_id, req)
+                    except TaskFailed as err:
+                        self.journal.mark_failed(key, str(err))
+                        if not err.retryable or attempts_left <= 0 or self.stopping:
+                            raise
+                        attempts_left -= 1
+                        self.report("retry", task=task.id, why=f"task failed: {err}")
+            finally:
+                slots.release()
         return await self._collect(task, key, material, req, finished)
 
     async def _reconcile(self, task, key, entry, req) -> bool:
@@ -465,10 +477,21 @@ class Executor:
             self.report("submitted", task=task.id, remote_id=submitted.remote_id)
             return submitted
 
+    async def _take_slot(self, model: str, slots: asyncio.Semaphore) -> None:
+        """Wait for one of the model's slots, counted so that pollers know work is queued."""
+        self._queued[model] = self._queued.get(model, 0) + 1
+        try:
+            await slots.acquire()
+        finally:
+            self._queued[model] -= 1
+
     async def _wait(self, task, key, remote_id, req, elapsed: float = 0.0) -> Finished:
         self._remote[task.id] = (key, remote_id)
+        model = req.model
         try:
-            finished = await self.backend.wait(remote_id, req, elapsed=elapsed)
+            finished = await self.backend.wait(
+                remote_id, req, elapsed=elapsed,
+                urgent=lambda: self._queued.get(model, 0) > 0)
         finally:
             self._remote.pop(task.id, None)
         self.journal.mark_finished(key, finished.to_dict())

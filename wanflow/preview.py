@@ -38,7 +38,8 @@ class PreviewBackend:
         self._jobs[remote_id] = (request, dict(files))
         return Submitted(remote_id=remote_id)
 
-    async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0) -> Finished:
+    async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
+                   urgent=None) -> Finished:
         job = self._jobs.get(remote_id)
         if job is None:  # a journaled id from an earlier process: render again, it is free
             job = (request, {})
