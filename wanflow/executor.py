@@ -16,7 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from . import lockfile, models
+from . import keys, lockfile, models
 from .backend import Finished
 from .errors import (AuthError, BackendError, BudgetError, ConfigError, Interrupted,
                      MediaError, StoreError, SubmitUncertain, TaskFailed, WanflowError)
@@ -292,7 +292,7 @@ class Executor:
                 finally:
                     _unlink(tmp)
                 material = {"kind": "asset", "digest": digest}
-                key = _key(material)
+                key = keys.key_of(material)
                 meta["material"] = material
             meta["source"] = task.asset.path or task.asset.url
             result = Result(key=key, task=task.id, digest=digest, size=size, meta=meta,
@@ -588,12 +588,6 @@ def _describe(err: BaseException) -> str:
     if isinstance(err, OSError):
         return f"{type(err).__name__}: {err}"
     return f"internal error: {type(err).__name__}: {err}"
-
-
-def _key(material: dict) -> str:
-    from .keys import key_of
-
-    return key_of(material)
 
 
 def _fetch(url: str, dest: str) -> None:
