@@ -1231,6 +1231,15 @@ def _format_kinds(container) -> set[str]:
     return set((container.format.name or "").split(","))
 
 
+def _duration_problems(p: str, seconds: float, min_seconds: float,
+                       max_seconds: float) -> list[str]:
+    if seconds < min_seconds:
+        return [f"{p}: duration {seconds:.2f} s is shorter than the minimum of {min_seconds:g} s"]
+    if seconds > max_seconds:
+        return [f"{p}: duration {seconds:.2f} s is longer than the maximum of {max_seconds:g} s"]
+    return []
+
+
 def check_audio(path, *, min_seconds=3.0, max_seconds=30.0, max_bytes=15 * 1024 * 1024) -> list[str]:
     """Problems that would make the API refuse this audio file (empty list: fine)."""
     p = _name(path)
@@ -1256,13 +1265,7 @@ def check_audio(path, *, min_seconds=3.0, max_seconds=30.0, max_bytes=15 * 1024 
         seconds = media_duration(p)
     except MediaError as exc:
         return problems + [str(exc)]
-    if seconds < min_seconds:
-        problems.append(f"{p}: duration {seconds:.2f} s is shorter than the minimum "
-                        f"of {min_seconds:g} s")
-    elif seconds > max_seconds:
-        problems.append(f"{p}: duration {seconds:.2f} s is longer than the maximum "
-                        f"of {max_seconds:g} s")
-    return problems
+    return problems + _duration_problems(p, seconds, min_seconds, max_seconds)
 
 
 def check_video(path, *, min_seconds=2.0, max_seconds=30.0, max_bytes=100 * 1024 * 1024) -> list[str]:
@@ -1276,13 +1279,7 @@ def check_video(path, *, min_seconds=2.0, max_seconds=30.0, max_bytes=100 * 1024
     if not ({"mp4", "mov"} & set(scan.format_name.split(","))):
         problems.append(f"{p}: format {scan.format_name} is not accepted; use MP4 or MOV")
     seconds = scan.probe.duration
-    if seconds < min_seconds:
-        problems.append(f"{p}: duration {seconds:.2f} s is shorter than the minimum "
-                        f"of {min_seconds:g} s")
-    elif seconds > max_seconds:
-        problems.append(f"{p}: duration {seconds:.2f} s is longer than the maximum "
-                        f"of {max_seconds:g} s")
-    return problems
+    return problems + _duration_problems(p, seconds, min_seconds, max_seconds)
 
 
 # --------------------------------------------------------------------------- generators
