@@ -65,10 +65,12 @@ def generate(root: Path, shots: int) -> Path:
 
 def prime(spec: Path) -> int:
     """Fill the cache and lock file as a finished run would leave them."""
-    from wanflow import lockfile, planner, project
-    from wanflow.planner import Output
-    from wanflow.preview import PreviewBackend
-    from wanflow.store import Result, Store
+    from wanflow.store import lockfile
+    from wanflow.plan import planner
+    from wanflow.run import project
+    from wanflow.plan.planner import Output
+    from wanflow.backends.preview import PreviewBackend
+    from wanflow.store.objects import Result, Store
 
     proj = project.open_project(str(spec))
     plan = planner.build(proj.spec, PreviewBackend.identity)

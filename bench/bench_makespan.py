@@ -64,7 +64,7 @@ POLL_RE = re.compile(r"/api/v1/tasks/([^/]+)")
 
 _SERVER = r"""
 import json, sys
-from wanflow.emulator import Emulator
+from wanflow.backends.emulator import Emulator
 kw = json.loads(sys.argv[1])
 kw["latency"] = tuple(kw["latency"])
 emu = Emulator(**kw).start()
@@ -228,8 +228,8 @@ def wanflow_polling(cfg) -> tuple[float, float]:
     one of these shots."""
     import inspect
 
-    from wanflow.dashscope import DashScopeBackend, default_poll_first
-    from wanflow.request import GenRequest
+    from wanflow.backends.dashscope import DashScopeBackend, default_poll_first
+    from wanflow.plan.request import GenRequest
 
     first, cap = cfg.poll_first, cfg.poll_max
     if first is None:
@@ -246,7 +246,8 @@ def wanflow_polling(cfg) -> tuple[float, float]:
 
 
 def run_wanflow(cfg, work: Path) -> dict:
-    from wanflow import engine, media
+    from wanflow import media
+    from wanflow.run import session as engine
 
     ts = cfg.time_scale
     spec = write_spec(work / "wanflow", cfg.scenes, cfg.shots)

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wanflow.emulator import Emulator  # noqa: E402
+from wanflow.backends.emulator import Emulator  # noqa: E402
 
 KEY = "sk-test"
 MODEL = "wan2.7-t2v"
@@ -49,7 +49,7 @@ def emulator(cfg) -> Emulator:
 
 
 def request(i: int):
-    from wanflow.request import GenRequest
+    from wanflow.plan.request import GenRequest
 
     body = {"model": MODEL, "input": {"prompt": f"Polling bench task {i}: a kite over dunes."},
             "parameters": {"resolution": "720P", "ratio": "16:9", "duration": DURATION,
@@ -62,7 +62,7 @@ def request(i: int):
 # --------------------------------------------------------------------------- clients
 
 async def _wanflow(cfg, emu: Emulator, seen: dict) -> None:
-    from wanflow.dashscope import DashScopeBackend, default_poll_first
+    from wanflow.backends.dashscope import DashScopeBackend, default_poll_first
 
     ts = cfg.time_scale
     first = cfg.poll_first if cfg.poll_first is not None else default_poll_first(request(0))

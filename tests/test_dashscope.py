@@ -17,13 +17,13 @@ import httpx
 import pytest
 
 from wanflow import models
-from wanflow.dashscope import UPLOAD_CACHE_FILE, DashScopeBackend
-from wanflow.emulator import Emulator, Faults
+from wanflow.backends.dashscope import UPLOAD_CACHE_FILE, DashScopeBackend
+from wanflow.backends.emulator import Emulator, Faults
 from wanflow.errors import (AuthError, BackendError, ConfigError, DownloadError, RateLimited,
                             SubmitUncertain, TaskFailed)
-from wanflow.backend import Finished
-from wanflow.request import Blob, GenRequest, build, substitute
-from wanflow.spec import Input, Shot, Where
+from wanflow.backends.base import Finished
+from wanflow.plan.request import Blob, GenRequest, build, substitute
+from wanflow.spec.nodes import Input, Shot, Where
 
 KEY = "sk-secret-XYZ-7f3a9c1e5b2d4680"
 W = Where("t.yaml")
@@ -719,7 +719,7 @@ def test_regions_base_urls_and_identity():
     b = DashScopeBackend(api_key=KEY, base_url=models.REGIONS["virginia"] + "/")
     assert b.identity == "dashscope" and b.region == "virginia"
     # Default first poll: near the expected generation time, longer for longer/larger clips.
-    from wanflow.dashscope import default_poll_first
+    from wanflow.backends.dashscope import default_poll_first
     short = default_poll_first(build(shot("wan2.2-t2v-plus", size="832*480"), 1, {}, {}))
     long = default_poll_first(build(shot("wan2.7-t2v", resolution="1080P", duration=15), 1, {}, {}))
     assert 5 <= short < long <= 120

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from wanflow import media, models
-from wanflow.emulator import Emulator, Faults, options_from_cli, parse_faults, parse_latency
+from wanflow.backends.emulator import Emulator, Faults, options_from_cli, parse_faults, parse_latency
 
 KEY = "sk-test"
 H = {"Authorization": f"Bearer {KEY}", "X-DashScope-Async": "enable"}
@@ -745,7 +745,7 @@ def test_cli_option_parsing():
 
 
 def test_serve_runs_until_sigterm(tmp_path):
-    code = ("from wanflow.emulator import serve; "
+    code = ("from wanflow.backends.emulator import serve; "
             "serve('127.0.0.1', 0, latency=(0, 0), api_keys=('k',))")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})

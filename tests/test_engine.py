@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from wanflow import media
-from wanflow.store import Store
+from wanflow.store.objects import Store
 
 from conftest import run_cli
 

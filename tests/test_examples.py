@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from wanflow import loader, media
+from wanflow import media
+
+from wanflow.spec import loader
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from wanflow import media
-from wanflow.emulator import Emulator
+from wanflow.backends.emulator import Emulator
 
 from conftest import ROOT, run_cli
 
@@ -32,7 +32,8 @@ def examples(tmp_path):
 
 def outputs_of(spec: Path):
     """The film and scene paths a spec names (read back from its plan)."""
-    from wanflow import planner, project
+    from wanflow.plan import planner
+    from wanflow.run import project
 
     proj = project.open_project(str(spec))
     plan = planner.build(proj.spec, "x")

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from wanflow.errors import StoreError
-from wanflow.journal import Journal, JournalEntry
+from wanflow.store.journal import Journal, JournalEntry
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_concurrent_writers_from_threads(path):
 
 _CHILD = """
 import sys
-from wanflow.journal import Journal
+from wanflow.store.journal import Journal
 j = Journal(sys.argv[1])
 for i in range(int(sys.argv[3])):
     j.record_submit(f"{sys.argv[2]}{i}", f"gen:{i}#1", "dashscope", f"remote-{i}", None)

@@ -9,9 +9,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from wanflow import checks, loader, models, request
+from wanflow import models
+
+from wanflow.spec import checks
+
+from wanflow.spec import loader
+
+from wanflow.plan import request
 from wanflow.errors import SpecError
-from wanflow.spec import Input, ShotRef, Where
+from wanflow.spec.nodes import Input, ShotRef, Where
 
 ROOT = Path(__file__).resolve().parent.parent
 MEDIA = Path(__file__).resolve().parent / "specs" / "media"

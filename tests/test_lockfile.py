@@ -9,9 +9,9 @@ import time
 import pytest
 import yaml
 
-from wanflow import lockfile
+from wanflow.store import lockfile
 from wanflow.errors import StoreError
-from wanflow.lockfile import LockEntry
+from wanflow.store.lockfile import LockEntry
 
 
 def entry(task, n=1, **kw) -> LockEntry:

@@ -1,10 +1,12 @@
 """The planner is pure: specs in, tasks and keys out, no I/O."""
 import pytest
 
-from wanflow import keys, planner
+from wanflow.plan import keys
+
+from wanflow.plan import planner
 from wanflow.errors import UsageError
-from wanflow.planner import Output
-from wanflow.spec import (Asset, AudioBed, Film, Input, Scene, Shot, ShotRef, Spec,
+from wanflow.plan.planner import Output
+from wanflow.spec.nodes import (Asset, AudioBed, Film, Input, Scene, Shot, ShotRef, Spec,
                           Transition, Where)
 
 W = Where("t.yaml")

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from wanflow import project
+from wanflow.run import project
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def project_load(path):
 
 
 def test_limits_merge_table_spec_environment_and_command_line():
-    from wanflow.spec import ModelLimit, Settings, Spec
+    from wanflow.spec.nodes import ModelLimit, Settings, Spec
 
     spec = Spec(file="x", root="/", name="x", settings=Settings(limits=(
         ModelLimit("wan2.7-t2v", concurrency=3),)))

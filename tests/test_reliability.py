@@ -26,10 +26,12 @@ from pathlib import Path
 
 import pytest
 
-from wanflow import engine, lockfile
-from wanflow.emulator import ApiError, Emulator
+from wanflow.run import session as engine
+
+from wanflow.store import lockfile
+from wanflow.backends.emulator import ApiError, Emulator
 from wanflow.errors import StoreError
-from wanflow.store import Store
+from wanflow.store.objects import Store
 
 from conftest import ROOT
 
@@ -40,7 +42,7 @@ LATENCY = (0.3, 0.6)
 SHIM = r"""
 import os
 first, _, cap = os.environ["WANFLOW_TEST_POLL"].partition(":")
-from wanflow import dashscope
+from wanflow.backends import dashscope
 _init = dashscope.DashScopeBackend.__init__
 def _init_fast(self, **kw):
     kw.setdefault("poll_first", float(first))

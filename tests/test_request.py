@@ -1,7 +1,7 @@
 """Wire bodies per model family (reference §2), inputs as content-hash placeholders."""
-from wanflow import request
-from wanflow.request import Blob
-from wanflow.spec import Input, Shot, ShotRef, Where
+from wanflow.plan import request
+from wanflow.plan.request import Blob
+from wanflow.spec.nodes import Input, Shot, ShotRef, Where
 
 W = Where("t.yaml")
 IMG = Blob("a" * 64, "image/png")

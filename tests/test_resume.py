@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from wanflow.emulator import Emulator
+from wanflow.backends.emulator import Emulator
 
 from conftest import FAST_POLLING, ROOT, run_cli
 

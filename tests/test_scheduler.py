@@ -1,4 +1,4 @@
-from wanflow.scheduler import Scheduler
+from wanflow.run.scheduler import Scheduler
 
 
 def test_ready_order_follows_dependencies():

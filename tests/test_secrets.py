@@ -1,7 +1,7 @@
 """The API key never reaches a log line, lock file, cache record, report or error message."""
 import json
 
-from wanflow.emulator import Emulator, Faults
+from wanflow.backends.emulator import Emulator, Faults
 
 from conftest import run_cli
 from test_engine import write_spec

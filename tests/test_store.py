@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-import wanflow.store as store_mod
+import wanflow.store.objects as store_mod
 from wanflow.errors import StoreError
-from wanflow.store import Result, Store
+from wanflow.store.objects import Result, Store
 
 
 def sha(data: bytes) -> str:
@@ -337,7 +337,7 @@ def test_get_results_10000_keys_is_fast(store):
 _LOCKER = """
 import sys, time
 from wanflow.errors import StoreError
-from wanflow.store import Store
+from wanflow.store.objects import Store
 s = Store(sys.argv[1])
 print("trying", flush=True)
 t = time.monotonic()

@@ -37,7 +37,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
 def validate(files, as_json):
     """Check spec FILES against the schema and the model rules; spend nothing."""
-    from . import loader
+    from .spec import loader
 
     failed = False
     for name in files:
@@ -73,7 +73,7 @@ def _diag_json(diag) -> dict:
 @main.command()
 def schema():
     """Print the JSON Schema of the spec language."""
-    from . import loader
+    from .spec import loader
 
     click.echo(loader.schema_text(), nl=False)
 
@@ -97,7 +97,7 @@ def _spec_options(f):
 
 
 def _session(spec_file, cache, backend, base_url, region, only, notice):
-    from . import engine
+    from .run import session as engine
 
     return engine.Session.open(spec_file, cache=cache, backend=backend, base_url=base_url,
                                region=region, only=only, notice=notice)
@@ -121,7 +121,7 @@ def _notice(as_json):
 def plan(spec_file, cache, backend, base_url, region, only, as_json, explain, max_cost,
          no_spend):
     """Show what a run would do, why, and what it would cost; spend nothing."""
-    from . import engine
+    from .run import session as engine
 
     try:
         with _session(spec_file, cache, backend, base_url, region, only,
@@ -151,7 +151,7 @@ def plan(spec_file, cache, backend, base_url, region, only, as_json, explain, ma
 def run(spec_file, cache, backend, base_url, region, only, as_json, jobs, limits, max_cost,
         no_spend, resubmit_uncertain):
     """Generate what changed, reuse the rest, assemble scenes and films."""
-    from . import engine
+    from .run import session as engine
 
     try:
         with _session(spec_file, cache, backend, base_url, region, only,
@@ -172,7 +172,7 @@ def run(spec_file, cache, backend, base_url, region, only, as_json, jobs, limits
 @_spec_options
 def status(spec_file, cache, backend, base_url, region, only, as_json):
     """What is up to date, what is stale, what is in flight."""
-    from . import engine
+    from .run import session as engine
 
     try:
         with _session(spec_file, cache, backend, base_url, region, only,
@@ -213,7 +213,7 @@ def report(spec_file, cache, backend, base_url, region, only, as_json, out):
 @click.option("--only", "only", multiple=True, metavar="TARGET")
 def graph(spec_file, fmt, only):
     """Print the task graph as Mermaid or Graphviz dot."""
-    from . import engine
+    from .run import session as engine
 
     try:
         click.echo(engine.graph_text(spec_file, fmt, only))
@@ -232,7 +232,7 @@ def cache():
 @click.option("--json", "as_json", is_flag=True)
 def cache_verify(spec_file, cache_dir, as_json):
     """Re-hash every object; remove the corrupt ones."""
-    from . import engine
+    from .run import session as engine
 
     try:
         report = engine.cache_verify(spec_file, cache_dir)
@@ -253,7 +253,7 @@ def cache_verify(spec_file, cache_dir, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def cache_gc(spec_files, cache_dir, apply, as_json):
     """Delete objects no lock file pins (dry run unless --apply)."""
-    from . import engine
+    from .run import session as engine
 
     try:
         report = engine.cache_gc(spec_files, cache_dir, apply=apply)
@@ -290,7 +290,7 @@ def cache_gc(spec_files, cache_dir, apply, as_json):
 def emulator(host, port, latency, time_scale, faults, api_keys, concurrency, submit_rps, region,
              render_scale, seed):
     """Serve a local DashScope emulator (task protocol, uploads, faults) for tests."""
-    from . import emulator as emu
+    from .backends import emulator as emu
 
     try:
         options = emu.options_from_cli(latency=latency, time_scale=time_scale, faults=faults,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import os
 
-from .state import CACHED
+from .plan.assess import CACHED
 
 
 def collect(session, states: dict) -> dict:

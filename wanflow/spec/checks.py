@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from . import models
-from .spec import Diagnostic, Shot, Spec, Where
+from .. import models
+from .nodes import Diagnostic, Shot, Spec, Where
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 AUDIO_EXTS = (".wav", ".mp3")

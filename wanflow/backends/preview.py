@@ -13,9 +13,9 @@ import os
 import shutil
 import tempfile
 
-from . import models
-from .backend import Finished, Submitted
-from .request import GenRequest
+from .. import models
+from .base import Finished, Submitted
+from ..plan.request import GenRequest
 
 _ids = itertools.count(1)
 
@@ -54,7 +54,7 @@ class PreviewBackend:
 
     @staticmethod
     def _render(req: GenRequest, files: dict, dest: str) -> None:
-        from . import media  # PyAV loads only when something is rendered
+        from .. import media  # PyAV loads only when something is rendered
 
         width, height = req.width, req.height
         audio = image = None

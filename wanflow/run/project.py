@@ -10,11 +10,12 @@ import os
 import pickle
 from dataclasses import dataclass
 
-from . import __version__, lockfile, models
-from .errors import UsageError
+from .. import __version__, models
+from ..store import lockfile
+from ..errors import UsageError
 from .executor import Limits
-from .spec import Spec
-from .store import hash_file
+from ..spec.nodes import Spec
+from ..store.objects import hash_file
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,9 @@ def _fingerprint(spec: Spec) -> tuple:
 
 def _code_stamp() -> tuple:
     """Size and mtime of the code that turns YAML into a Spec: an edited wanflow reloads."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    names = ("loader.py", "checks.py", "spec.py", "models.py", "schemas/wanflow.schema.json")
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    names = ("spec/loader.py", "spec/checks.py", "spec/nodes.py", "models.py",
+             "schemas/wanflow.schema.json")
     out = []
     for name in names:
         try:
@@ -92,7 +94,7 @@ def load_spec(path: str, cache: str | None = None) -> Spec:
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError,
             TypeError, ImportError):
         pass  # no record, a stale one, or one from another version: load for real
-    from . import loader  # yaml and jsonschema load only when the spec has to be read
+    from ..spec import loader  # yaml and jsonschema load only when the spec has to be read
 
     spec = loader.load(path)
     if spec.settings.cache and not cache:

@@ -60,7 +60,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from . import models
+from ... import models
 
 API_PREFIX = "/api/v1"
 CONTROL_PREFIX = "/_emulator"
@@ -1075,7 +1075,7 @@ class Emulator:
             if os.path.exists(dest):
                 return dest
             os.makedirs(vdir, exist_ok=True)
-            from . import media  # lazy: av is heavy and only needed for downloads
+            from ... import media  # lazy: av is heavy and only needed for downloads
 
             width = max(16, int(task.width * self.render_scale) // 2 * 2)
             height = max(16, int(task.height * self.render_scale) // 2 * 2)

@@ -16,14 +16,16 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from . import keys, lockfile, models
-from .backend import Finished
-from .errors import (AuthError, BackendError, BudgetError, ConfigError, Interrupted,
+from ..plan import keys
+from ..store import lockfile
+from .. import models
+from ..backends.base import Finished
+from ..errors import (AuthError, BackendError, BudgetError, ConfigError, Interrupted,
                      MediaError, StoreError, SubmitUncertain, TaskFailed, WanflowError)
-from .planner import Output, Plan, Task
+from ..plan.planner import Output, Plan, Task
 from .scheduler import Scheduler
-from .state import CACHED, IN_FLIGHT, TaskState, assess
-from .store import Result, Store, storage_error
+from ..plan.assess import CACHED, IN_FLIGHT, TaskState, assess
+from ..store.objects import Result, Store, storage_error
 
 LOCK_WRITE_INTERVAL = 0.5   # seconds between lock-file rewrites during a run
 # Errors writing the cache that every later task would hit too: stop the run on them.
@@ -278,7 +280,7 @@ class Executor:
         return path
 
     def _local_task(self, task: Task, key: str, material: dict) -> Result:
-        from . import media  # PyAV and numpy load only when there is media work to do
+        from .. import media  # PyAV and numpy load only when there is media work to do
 
         meta = {"material": material, "kind": task.kind}
         if task.kind == "asset":
@@ -498,7 +500,7 @@ class Executor:
         return finished
 
     async def _collect(self, task, key, material, req, finished: Finished) -> Result:
-        from . import media
+        from .. import media
 
         tmp = self._tmp(".mp4")
         try:

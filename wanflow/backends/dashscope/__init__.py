@@ -42,11 +42,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from . import models
-from .backend import Finished, Submitted
-from .errors import (AuthError, BackendError, ConfigError, DownloadError, RateLimited,
+from ... import models
+from ..base import Finished, Submitted
+from ...errors import (AuthError, BackendError, ConfigError, DownloadError, RateLimited,
                      SubmitUncertain, TaskFailed)
-from .request import Blob, GenRequest, substitute
+from ...plan.request import Blob, GenRequest, substitute
 
 __all__ = ["DashScopeBackend", "Submitted", "Finished", "estimate_seconds", "UPLOAD_REUSE_SECONDS"]
 

@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import StoreError
-from .store import storage_error
+from ..errors import StoreError
+from .objects import storage_error
 
 STATES = ("submitting", "submitted", "finished", "done", "failed", "uncertain")
 LIVE_STATES = ("submitted", "finished")

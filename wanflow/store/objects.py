@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import StoreError
+from ..errors import StoreError
 
 CHUNK = 1 << 20  # bytes read at a time when hashing or copying
 _SQL_CHUNK = 500  # keys per `IN (...)` query

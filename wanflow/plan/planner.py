@@ -13,9 +13,10 @@ import posixpath
 from collections import deque
 from dataclasses import dataclass, field
 
-from . import keys, models, request
-from .errors import UsageError
-from .spec import Asset, AudioBed, Film, Scene, Shot, Spec, Transition
+from . import keys, request
+from .. import models
+from ..errors import UsageError
+from ..spec.nodes import Asset, AudioBed, Film, Scene, Shot, Spec, Transition
 
 KINDS = ("asset", "gen", "frame", "scene", "film")
 

@@ -24,9 +24,10 @@ from importlib import resources
 import jsonschema
 import yaml
 
-from . import checks, models
-from .errors import SpecError
-from .spec import (Asset, AudioBed, Diagnostic, Film, Input, ModelLimit, Scene, Settings, Shot,
+from . import checks
+from .. import models
+from ..errors import SpecError
+from .nodes import (Asset, AudioBed, Diagnostic, Film, Input, ModelLimit, Scene, Settings, Shot,
                    ShotRef, Spec, Transition, Where)
 
 MAX_BYTES = 2 * 1024 * 1024     # a spec file larger than this is refused unread
@@ -1339,7 +1340,7 @@ class _Session:
         if not uses:
             return
         try:
-            from . import media
+            from .. import media
         except Exception:  # media support not installed or not importable: skip, don't fail
             return
         for name in sorted(uses):

@@ -26,7 +26,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import MediaError
+from ..errors import MediaError
 
 __all__ = [
     "Probe", "probe", "PreviewCard", "render_preview", "extract_frame", "thumbnail",

@@ -10,13 +10,15 @@ import os
 import signal
 from dataclasses import dataclass
 
-from . import lockfile, planner, project, reporter as reporters
-from .backend import choose
-from .errors import BudgetError, Interrupted, StoreError, UsageError
+from ..store import lockfile
+from ..plan import planner
+from . import project, reporters
+from ..backends import choose
+from ..errors import BudgetError, Interrupted, StoreError, UsageError
 from .executor import Executor, RunOptions, RunSummary
-from .journal import Journal
-from .state import CACHED, IN_FLIGHT, assess
-from .store import Store
+from ..store.journal import Journal
+from ..plan.assess import CACHED, IN_FLIGHT, assess
+from ..store.objects import Store
 
 
 @dataclass
@@ -90,14 +92,14 @@ def check_budget(session: Session, states: dict, *, max_cost=None, no_spend=Fals
 
 
 def _currency() -> str:
-    from .models import PRICE_CURRENCY
+    from ..models import PRICE_CURRENCY
 
     return PRICE_CURRENCY
 
 
 def plan_report(session: Session, states: dict) -> dict:
     """The documented JSON shape of `wanflow plan --json`."""
-    from .models import PRICE_CURRENCY, PRICE_NOTE, PRICE_REGION
+    from ..models import PRICE_CURRENCY, PRICE_NOTE, PRICE_REGION
 
     return {
         "spec": session.project.spec.name, "backend": session.backend.identity,
@@ -110,7 +112,7 @@ def plan_report(session: Session, states: dict) -> dict:
 
 
 def plan_table(session: Session, states: dict, *, explain: bool = False) -> str:
-    from .models import PRICE_CURRENCY, PRICE_NOTE
+    from ..models import PRICE_CURRENCY, PRICE_NOTE
 
     rows = []
     width = max((len(t) for t in states), default=4)

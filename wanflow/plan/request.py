@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from . import models
-from .spec import Input, Shot, ShotRef
+from .. import models
+from ..spec.nodes import Input, Shot, ShotRef
 
 PLACEHOLDER = "sha256:"
 

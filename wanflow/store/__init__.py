@@ -1,0 +1,1 @@
+"""Persistent state: content-addressed objects, result records, the journal and the lock file."""
