@@ -15,6 +15,7 @@ VIDEO_SYNTHESIS = "services/aigc/video-generation/video-synthesis"
 IMAGE2VIDEO = "services/aigc/image2video/video-synthesis"  # kf2v models only
 
 RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4")
+DEFAULT_RATIO = "16:9"     # what the API assumes when a ratio-taking model gets none
 RESOLUTIONS = ("480P", "720P", "1080P")
 
 # Standard `W*H` for each tier and ratio (reference §2.2). 480P has no 4:3 / 3:4 size.
@@ -83,6 +84,9 @@ class Model:
     max_references: int = 0       # r2v: reference items in total
     max_reference_videos: int = 0
     max_duration_with_video: int | None = None  # r2v: duration cap when a reference video is given
+    fixed_duration: int | None = None   # kf2v: always this long, and `duration` is not sent
+    voice_seconds: tuple[float, float] | None = None       # reference_voice length (wan2.7-r2v, ⚠)
+    first_clip_seconds: tuple[float, float] | None = None  # first_clip length (wan2.7-i2v, ⚠)
     images: ImageLimits = LEGACY_IMAGES
     concurrency: int = 5          # default in-flight tasks per account (⚠ unknown for wan2.2+)
     submit_rps: float = 2.0       # default submissions per second (⚠ unknown for wan2.2+)
@@ -91,6 +95,16 @@ class Model:
     @property
     def endpoint(self) -> str:
         return IMAGE2VIDEO if self.kind == "kf2v" else VIDEO_SYNTHESIS
+
+    @property
+    def sends_duration(self) -> bool:
+        return self.fixed_duration is None
+
+    def clip_seconds(self, requested: int | None) -> int:
+        """The length of the clip this model makes when asked for `requested` seconds."""
+        if self.fixed_duration is not None:
+            return self.fixed_duration
+        return requested if requested is not None else self.default_duration
 
     @property
     def silent(self) -> bool:
@@ -114,11 +128,12 @@ _TABLE = (
           images=WAN27_IMAGES, price={"720P": 0.10, "1080P": 0.15}),
     Model("wan2.7-i2v", "i2v", "media", "resolution", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 5000, audio_input=True, auto_audio=True, audio_switch=True,
-          images=WAN27_IMAGES, price={"720P": 0.10, "1080P": 0.15}),
+          images=WAN27_IMAGES, first_clip_seconds=(2.0, 10.0),
+          price={"720P": 0.10, "1080P": 0.15}),
     Model("wan2.7-r2v", "r2v", "media", "resolution+ratio", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 5000, auto_audio=True, audio_switch=True, max_references=5,
           max_reference_videos=5, max_duration_with_video=10, images=WAN27_IMAGES,
-          price={"720P": 0.10, "1080P": 0.15}),
+          voice_seconds=(1.0, 10.0), price={"720P": 0.10, "1080P": 0.15}),
     Model("wan2.6-t2v", "t2v", "prompt", "size", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 1500, audio_input=True, auto_audio=True, shot_type=True,
           price={"720P": 0.10, "1080P": 0.15}),
@@ -147,7 +162,7 @@ _TABLE = (
     Model("wan2.2-i2v-flash", "i2v", "img_url", "resolution", RESOLUTIONS, "720P", (5,), 5, 800,
           fps=24, price={"480P": 0.015, "720P": 0.03, "1080P": 0.07}),
     Model("wan2.2-kf2v-flash", "kf2v", "frames", "resolution", RESOLUTIONS, "720P", (5,), 5, 800,
-          fps=24, price={"480P": 0.015, "720P": 0.03, "1080P": 0.07}),
+          fps=24, fixed_duration=5, price={"480P": 0.015, "720P": 0.03, "1080P": 0.07}),
     Model("wanx2.1-t2v-turbo", "t2v", "prompt", "size", ("480P", "720P"), "720P", (5,), 5, 800,
           concurrency=2, submit_rps=2, price={"480P": 0.036, "720P": 0.036}),
     Model("wanx2.1-t2v-plus", "t2v", "prompt", "size", ("720P",), "720P", (5,), 5, 800,
@@ -157,7 +172,7 @@ _TABLE = (
     Model("wanx2.1-i2v-plus", "i2v", "img_url", "resolution", ("720P",), "720P", (5,), 5, 800,
           concurrency=2, submit_rps=2, price={"720P": 0.10}),
     Model("wanx2.1-kf2v-plus", "kf2v", "frames", "resolution", ("720P",), "720P", (5,), 5, 800,
-          concurrency=2, submit_rps=2, price={"720P": 0.10}),
+          fixed_duration=5, concurrency=2, submit_rps=2, price={"720P": 0.10}),
 )
 
 MODELS: dict[str, Model] = {m.name: m for m in _TABLE}
