@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import random
 import tempfile
 import time
 import urllib.request
@@ -23,6 +22,7 @@ from ..backends.base import Finished
 from ..errors import (AuthError, BackendError, BudgetError, ConfigError, Interrupted,
                      MediaError, StoreError, SubmitUncertain, TaskFailed, WanflowError)
 from ..plan.planner import Output, Plan, Task
+from .pacing import Pacer, backoff
 from .scheduler import Scheduler
 from ..plan.assess import CACHED, IN_FLIGHT, TaskState, assess
 from ..store.objects import Result, Store, storage_error
@@ -69,25 +69,6 @@ class RunSummary:
         return not self.failed and not self.skipped and not self.interrupted
 
 
-class RateLimiter:
-    """At most `rate` acquisitions per second, spaced evenly (submissions to one model)."""
-
-    def __init__(self, rate: float, margin: float = 1.05):
-        # A small margin keeps evenly spaced requests inside a sliding one-second window
-        # even when network jitter bunches two of them together.
-        self.interval = margin / rate if rate > 0 else 0.0
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            wait = self._next - now
-            self._next = max(now, self._next) + self.interval
-        if wait > 0:
-            await asyncio.sleep(wait)
-
-
 class Executor:
     def __init__(self, plan: Plan, *, store: Store, journal, backend, reporter, spec_dir: str,
                  lock_path: str | None, options: RunOptions | None = None,
@@ -110,7 +91,7 @@ class Executor:
         self._jobs = asyncio.Semaphore(self.options.jobs)
         self._local = asyncio.Semaphore(self.options.local_jobs)
         self._model_slots: dict[str, asyncio.Semaphore] = {}
-        self._model_rate: dict[str, RateLimiter] = {}
+        self._model_rate: dict[str, Pacer] = {}
         # One submit per model in the air at a time, from the rate token to the journaled
         # task id: a kill leaves at most one submit per model in doubt, and a reconcile
         # never sees a sibling's task that is created but not yet journaled.
@@ -329,11 +310,11 @@ class Executor:
 
     # -- generations ------------------------------------------------------------------------
 
-    def _slots(self, model: str) -> tuple[asyncio.Semaphore, RateLimiter]:
+    def _slots(self, model: str) -> tuple[asyncio.Semaphore, Pacer]:
         if model not in self._model_slots:
             limits = self.options.limits.get(model) or _default_limits(model)
             self._model_slots[model] = asyncio.Semaphore(max(1, limits.concurrency))
-            self._model_rate[model] = RateLimiter(limits.submit_rps)
+            self._model_rate[model] = Pacer(limits.submit_rps, margin=1.05)
             self._submit_lock[model] = asyncio.Lock()
         return self._model_slots[model], self._model_rate[model]
 
@@ -465,7 +446,7 @@ class Executor:
                 self.journal.forget(key)  # the provider refused it: definitely not created
                 if not err.retryable or attempt >= self.options.submit_retries or self.stopping:
                     raise
-                delay = err.retry_after if err.retry_after else _backoff(
+                delay = err.retry_after if err.retry_after else backoff(
                     attempt, self.options.backoff_base, self.options.backoff_cap)
                 attempt += 1
                 self.report("retry", task=task.id, why=str(err), delay=round(delay, 2))
@@ -577,11 +558,6 @@ def _drain(sched: Scheduler):
 def _default_limits(model: str) -> Limits:
     info = models.lookup(model)
     return Limits(info.concurrency if info else 2, info.submit_rps if info else 1.0)
-
-
-def _backoff(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter."""
-    return random.uniform(0.5, 1.0) * min(cap, base * (2 ** attempt))
 
 
 def _describe(err: BaseException) -> str:

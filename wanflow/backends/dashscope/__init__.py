@@ -47,6 +47,7 @@ from ..base import Finished, Submitted
 from ...errors import (AuthError, BackendError, ConfigError, DownloadError, RateLimited,
                      SubmitUncertain, TaskFailed)
 from ...plan.request import Blob, GenRequest, substitute
+from ...run.pacing import Pacer, backoff
 
 __all__ = ["DashScopeBackend", "Submitted", "Finished", "estimate_seconds", "UPLOAD_REUSE_SECONDS"]
 
@@ -103,25 +104,6 @@ class _Secret:
         raise TypeError("the API key is not picklable")
 
 
-class _Pacer:
-    """A token bucket of capacity 1: grants at most `rate` starts per second, in order.
-
-    Reservation is synchronous (no await between reading and moving `_next`), so concurrent
-    tasks on one event loop cannot both take the same slot.
-    """
-
-    def __init__(self, rate: float):
-        self.interval = 1.0 / rate
-        self._next = 0.0
-
-    async def acquire(self) -> None:
-        now = time.monotonic()
-        slot = max(now, self._next)
-        self._next = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-
 def estimate_seconds(request: GenRequest) -> float:
     """A rough wall time for a generation (reference §3.1: typically 1–5 min)."""
     per_second = {"480P": 3.0, "720P": 6.0, "1080P": 10.0}.get(request.resolution, 8.0)
@@ -157,12 +139,6 @@ def _retry_after(headers: httpx.Headers) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-def _backoff(attempt: int, base: float) -> float:
-    """Delay before retry number `attempt` (1-based): base·2^(n-1), capped, +0–25 % jitter."""
-    delay = min(base * (2 ** (attempt - 1)), RETRY_BACKOFF_CAP)
-    return delay * (1.0 + random.uniform(0.0, 0.25))
 
 
 def _xml_field(text: str, name: str) -> str | None:
@@ -250,8 +226,8 @@ class DashScopeBackend:
         self.download_attempts = max(1, int(download_attempts))
         self.retry_backoff = float(retry_backoff)
         self.upload_cache_dir = upload_cache_dir
-        self._poll_pacer = _Pacer(self.query_qps * QPS_HEADROOM)
-        self._list_pacer = _Pacer(self.query_qps * QPS_HEADROOM)
+        self._poll_pacer = Pacer(self.query_qps * QPS_HEADROOM)
+        self._list_pacer = Pacer(self.query_qps * QPS_HEADROOM)
         self._upload_locks: dict[str, asyncio.Lock] = {}
         self._memory_cache: dict[str, dict] = {}
         self._account = hashlib.sha256(
@@ -491,7 +467,7 @@ class DashScopeBackend:
         last: BackendError | None = None
         for attempt in range(1, POLICY_ATTEMPTS + 1):
             if attempt > 1:
-                await asyncio.sleep(max(_backoff(attempt - 1, self.retry_backoff),
+                await asyncio.sleep(max(backoff(attempt - 1, self.retry_backoff, RETRY_BACKOFF_CAP),
                                         (last.retry_after or 0) if last else 0))
             try:
                 resp = await self._client.get(self._url("uploads"),
@@ -529,7 +505,7 @@ class DashScopeBackend:
         fresh = False
         for attempt in range(1, OSS_ATTEMPTS + 1):
             if attempt > 1 and not fresh:
-                await asyncio.sleep(_backoff(attempt - 1, self.retry_backoff))
+                await asyncio.sleep(backoff(attempt - 1, self.retry_backoff, RETRY_BACKOFF_CAP))
             p = await policy.get(fresh=fresh)
             fresh = False
             limit = p.get("max_file_size_mb")
@@ -782,7 +758,7 @@ class DashScopeBackend:
         with open(tmp, "wb") as fh:
             for attempt in range(1, self.download_attempts + 1):
                 if attempt > 1:
-                    await asyncio.sleep(_backoff(attempt - 1, self.retry_backoff))
+                    await asyncio.sleep(backoff(attempt - 1, self.retry_backoff, RETRY_BACKOFF_CAP))
                 # No Authorization: the URL is signed, and the host is not DashScope's.
                 headers = {"Accept-Encoding": "identity"}
                 if have and resumable:
