@@ -68,23 +68,24 @@ def prime(spec: Path) -> int:
     from wanflow.store import lockfile
     from wanflow.plan import planner
     from wanflow.run import project
-    from wanflow.plan.planner import Output
+    from wanflow.plan.tasks import Output
     from wanflow.backends.preview import PreviewBackend
-    from wanflow.store.objects import Result, Store
+    from wanflow.store import Result, Store
 
     proj = project.open_project(str(spec))
     plan = planner.build(proj.spec, PreviewBackend.identity)
     store = Store(proj.cache_dir)
     outputs, results, entries = {}, [], {}
     for tid, task in plan.tasks.items():
-        material = plan.material(task, outputs)
-        key = plan.key(task, outputs)
-        digest = store.put_bytes(key.encode())
-        outputs[tid] = Output(digest, plan.output_mime(task))
-        results.append(Result(key, tid, digest, 64, {"material": material}, time.time()))
+        prepared = plan.prepare(task, outputs)
+        key = prepared.key
+        digest = store.objects.put_bytes(key.encode())
+        outputs[tid] = Output(digest, task.output_mime)
+        results.append(Result(key, tid, digest, 64, {"material": prepared.material},
+                              time.time()))
         entries[tid] = lockfile.LockEntry(task=tid, key=key, output=digest, size=64,
                                           backend="preview/1")
-    store.put_results(results)
+    store.actions.put_many(results)
     lockfile.write(proj.lock_path, entries)
     store.close()
     return len(plan.tasks)

@@ -248,6 +248,7 @@ def wanflow_polling(cfg) -> tuple[float, float]:
 def run_wanflow(cfg, work: Path) -> dict:
     from wanflow import media
     from wanflow.run import session as engine
+    from wanflow.settings import Settings
 
     ts = cfg.time_scale
     spec = write_spec(work / "wanflow", cfg.scenes, cfg.shots)
@@ -268,12 +269,14 @@ def run_wanflow(cfg, work: Path) -> dict:
         with RemoteEmulator(cfg) as emu:
             options = dict(poll_first=poll_first / ts, poll_max=poll_max / ts,
                            query_qps=20.0 * ts)
-            with engine.Session.open(str(spec), backend="dashscope", base_url=emu.base_url,
+            limits = tuple(f"{m}={cfg.concurrency}:{cfg.submit_rps * ts:g}"
+                           for m in (T2V, I2V))
+            settings = Settings.resolve({"DASHSCOPE_API_KEY": KEY}, backend="dashscope",
+                                        base_url=emu.base_url, limits=limits)
+            with engine.Session.open(str(spec), settings,
                                      backend_options=options) as session:
-                limits = tuple(f"{m}={cfg.concurrency}:{cfg.submit_rps * ts:g}"
-                               for m in (T2V, I2V))
                 w0 = time.time()
-                summary = engine.run(session, limits=limits, reporter=report, jobs=cfg.jobs,
+                summary = engine.run(session, reporter=report, jobs=cfg.jobs,
                                      install_signals=False)
                 w1 = time.time()
             tasks, reqs = emu.snapshot()
@@ -281,7 +284,7 @@ def run_wanflow(cfg, work: Path) -> dict:
         media.assemble = real_assemble
     if summary.failed or summary.skipped or summary.generated != cfg.scenes * cfg.shots:
         raise RuntimeError(f"the wanflow run did not complete: {summary}")
-    gen_done = max(t for t, k, d in events if k == "finished" and d["task"].startswith("gen:"))
+    gen_done = max(t for t, k, d in events if k.value == "finished" and d["task"].kind == "gen")
     out = analyse(tasks, reqs, w0, w1, cfg, cfg.jobs or DEFAULT_JOBS)
     out.update(wall=(w1 - w0) * ts, gen=(gen_done - w0) * ts, poll_first=poll_first,
                poll_max=poll_max)

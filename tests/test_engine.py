@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from wanflow import media
-from wanflow.store.objects import Store
+from wanflow.store import Store
 
 from conftest import run_cli
 
@@ -107,9 +107,9 @@ def test_deleted_object_regenerates_exactly_that_task(project):
     spec = write_spec(project)
     run_json(spec)
     store = Store(project / ".wanflow")
-    victim = next(r for r in store.all_results() if r.task == "gen:chase.hero#1")
-    os.chmod(store.path(victim.digest), 0o644)
-    os.unlink(store.path(victim.digest))
+    victim = next(r for r in store.actions.all() if r.task == "gen:chase.hero#1")
+    os.chmod(store.objects.path(victim.digest), 0o644)
+    os.unlink(store.objects.path(victim.digest))
     assert plan_json(spec)["gen:chase.hero#1"]["reason"] == "output missing from the store"
     ran, _ = run_json(spec)
     # The preview is deterministic, so the regenerated clip has the same bytes and
@@ -176,10 +176,10 @@ def test_cache_verify_and_gc(project):
     proc = run_cli(["cache", "verify", str(spec), "--json"], check=0)
     assert json.loads(proc.stdout)["corrupt"] == []
     store = Store(project / ".wanflow")
-    orphan = store.put_bytes(b"not pinned by any lock file")
+    orphan = store.objects.put_bytes(b"not pinned by any lock file")
     report = json.loads(run_cli(["cache", "gc", str(spec), "--json"], check=0).stdout)
     assert orphan in report["objects"] and store.has(orphan)        # dry run
-    pinned = {r.digest for r in store.all_results() if r.task.startswith("film:")}
+    pinned = {r.digest for r in store.actions.all() if r.task.startswith("film:")}
     assert not pinned & set(report["objects"])
     run_cli(["cache", "gc", str(spec), "--apply"], check=0)
     assert not store.has(orphan) and all(store.has(d) for d in pinned)

@@ -2,10 +2,11 @@
 import pytest
 
 from wanflow.plan import keys
+from wanflow.plan.prepare import estimate
 
 from wanflow.plan import planner
 from wanflow.errors import UsageError
-from wanflow.plan.planner import Output
+from wanflow.plan.tasks import Output
 from wanflow.spec.nodes import (Asset, AudioBed, Film, Input, Scene, Shot, ShotRef, Spec,
                           Transition, Where)
 
@@ -34,12 +35,13 @@ def run_keys(plan, asset_digests):
     outputs, out_keys = {}, {}
     for tid, task in plan.tasks.items():
         if task.kind == "asset":
-            outputs[tid] = Output(asset_digests[task.asset.name], plan.output_mime(task))
-        key = plan.key(task, outputs)
-        assert key is not None, tid
+            outputs[tid] = Output(asset_digests[task.asset.name], task.output_mime)
+        prepared = plan.prepare(task, outputs)
+        assert prepared is not None, tid
+        key = prepared.key
         out_keys[tid] = key
         if tid not in outputs:
-            outputs[tid] = Output(keys.key_of({"out": key}), plan.output_mime(task))
+            outputs[tid] = Output(keys.key_of({"out": key}), task.output_mime)
     return out_keys
 
 
@@ -102,8 +104,8 @@ def test_backend_identity_keys_preview_apart_from_real():
 
 def test_key_unknown_until_upstream_output_known():
     plan = planner.build(make_spec(), "preview/1")
-    assert plan.key(plan.tasks["gen:chase.b#1"], {}) is None
-    assert plan.key(plan.tasks["gen:chase.a#1"], {}) is not None
+    assert plan.prepare(plan.tasks["gen:chase.b#1"], {}) is None
+    assert plan.prepare(plan.tasks["gen:chase.a#1"], {}) is not None
 
 
 def test_only_restricts_to_target_and_ancestors():
@@ -115,5 +117,5 @@ def test_only_restricts_to_target_and_ancestors():
 
 def test_cost_estimate_uses_price_table():
     plan = planner.build(make_spec(), "dashscope")
-    seconds, price = plan.estimate(plan.tasks["gen:chase.a#1"])
+    seconds, price = estimate(plan.tasks["gen:chase.a#1"])
     assert seconds == 5 and price == pytest.approx(0.10)

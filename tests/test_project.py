@@ -65,14 +65,18 @@ def project_load(path):
 
 
 def test_limits_merge_table_spec_environment_and_command_line():
+    from wanflow.run import quotas
+    from wanflow.settings import Settings as RunSettings
     from wanflow.spec.nodes import ModelLimit, Settings, Spec
 
     spec = Spec(file="x", root="/", name="x", settings=Settings(limits=(
         ModelLimit("wan2.7-t2v", concurrency=3),)))
-    merged = project.limits(spec, ("wan2.7-t2v=4",), env={"WANFLOW_LIMITS": "wan2.7-t2v=9:0.5"})
+    settings = RunSettings.resolve({"WANFLOW_LIMITS": "wan2.7-t2v=9:0.5"},
+                                   limits=("wan2.7-t2v=4",))
+    merged = quotas.merge(spec, settings.limits)
     assert merged["wan2.7-t2v"].concurrency == 4          # command line wins
     assert merged["wan2.7-t2v"].submit_rps == 0.5         # environment over the table
-    only_spec = project.limits(spec, (), env={})
+    only_spec = quotas.merge(spec, RunSettings.resolve({}).limits)
     assert only_spec["wan2.7-t2v"].concurrency == 3
     with pytest.raises(Exception, match="MODEL=CONCURRENCY"):
-        project.limits(spec, ("wan2.7-t2v=lots",), env={})
+        quotas.merge(spec, ("wan2.7-t2v=lots",))

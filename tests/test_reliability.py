@@ -27,11 +27,13 @@ from pathlib import Path
 import pytest
 
 from wanflow.run import session as engine
+from wanflow.settings import Settings
 
 from wanflow.store import lockfile
 from wanflow.backends.emulator import ApiError, Emulator
 from wanflow.errors import StoreError
-from wanflow.store.objects import Store
+from wanflow.store import Store
+from wanflow.store.objects import ObjectStore
 
 from conftest import ROOT
 
@@ -572,7 +574,7 @@ def test_unwritable_cache_dir_is_one_clear_line(project):
 
 
 def _preview_run(spec, store_factory=None):
-    session = engine.Session.open(str(spec), backend="preview")
+    session = engine.Session.open(str(spec), Settings(backend="preview"))
     if store_factory is not None:
         root = session.store.root
         session.store.close()
@@ -622,9 +624,14 @@ def test_disk_full_from_put_file_is_a_store_error(project):
     raises it) stops the run with one StoreError instead of failing task after task."""
     spec = write_spec(project)
 
-    class FullDisk(Store):
+    class FullObjects(ObjectStore):
         def put_file(self, src, *, move=False):
             raise OSError(errno.ENOSPC, "No space left on device")
+
+    class FullDisk(Store):
+        def __init__(self, root):
+            super().__init__(root)
+            self.objects = FullObjects(root)
 
     with pytest.raises(StoreError) as info:
         _preview_run(spec, FullDisk)

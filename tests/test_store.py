@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-import wanflow.store.objects as store_mod
+import wanflow.store.fs as store_mod
 from wanflow.errors import StoreError
-from wanflow.store.objects import Result, Store
+from wanflow.store import Result, Store
 
 
 def sha(data: bytes) -> str:
@@ -27,38 +27,38 @@ def store(tmp_path):
 
 
 def leftovers(s: Store) -> list[str]:
-    return os.listdir(s.tmp_dir) if s.tmp_dir.exists() else []
+    return os.listdir(s.objects.tmp_dir) if s.objects.tmp_dir.exists() else []
 
 
 def all_objects(s: Store) -> list[str]:
-    return [d for d, _ in s.objects()]
+    return [d for d, _ in s.objects.objects()]
 
 
 # ---- objects ------------------------------------------------------------------------------
 
 def test_put_bytes_has_path(store):
     data = b"hello wanflow"
-    digest = store.put_bytes(data)
+    digest = store.objects.put_bytes(data)
     assert digest == sha(data)
     assert store.has(digest)
-    assert store.path(digest) == store.root / "objects" / digest[:2] / digest[2:]
-    assert store.path(digest).read_bytes() == data
-    assert store.verified_path(digest) == store.path(digest)
+    assert store.objects.path(digest) == store.root / "objects" / digest[:2] / digest[2:]
+    assert store.objects.path(digest).read_bytes() == data
+    assert store.objects.verified_path(digest) == store.objects.path(digest)
     assert not store.has(sha(b"other"))
-    assert store.verified_path(sha(b"other")) is None
+    assert store.objects.verified_path(sha(b"other")) is None
     assert leftovers(store) == []
 
 
 def test_objects_are_read_only_and_not_rewritten(store, tmp_path):
     src = tmp_path / "clip.mp4"
     src.write_bytes(os.urandom(3 * store_mod.CHUNK + 17))  # spans several chunks
-    digest, size = store.put_file(src)
+    digest, size = store.objects.put_file(src)
     assert (digest, size) == (sha(src.read_bytes()), src.stat().st_size)
     assert src.exists()  # copied, not consumed
-    obj = store.path(digest)
+    obj = store.objects.path(digest)
     assert obj.stat().st_mode & 0o777 == 0o444
     before = obj.stat()
-    assert store.put_file(src) == (digest, size)
+    assert store.objects.put_file(src) == (digest, size)
     after = obj.stat()
     assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
 
@@ -67,13 +67,13 @@ def test_put_file_move_consumes_source(store, tmp_path):
     src = tmp_path / "out.mp4"
     src.write_bytes(b"x" * 1000)
     ino = src.stat().st_ino
-    digest, size = store.put_file(src, move=True)
+    digest, size = store.objects.put_file(src, move=True)
     assert not src.exists()
-    assert store.path(digest).stat().st_ino == ino  # renamed in, not copied
+    assert store.objects.path(digest).stat().st_ino == ino  # renamed in, not copied
     assert size == 1000
     # Moving in content that is already stored just consumes the source.
     src.write_bytes(b"x" * 1000)
-    assert store.put_file(src, move=True) == (digest, size)
+    assert store.objects.put_file(src, move=True) == (digest, size)
     assert not src.exists()
     assert leftovers(store) == []
 
@@ -89,59 +89,59 @@ def test_put_file_move_across_filesystems_copies(store, tmp_path, monkeypatch):
         return real_replace(a, b)
 
     monkeypatch.setattr(os, "replace", replace)
-    digest, size = store.put_file(src, move=True)
+    digest, size = store.objects.put_file(src, move=True)
     assert not src.exists()
-    assert store.path(digest).read_bytes() == b"y" * 5000
+    assert store.objects.path(digest).read_bytes() == b"y" * 5000
     assert leftovers(store) == []
 
 
 def test_truncated_object_is_replaced_on_put(store):
     data = b"z" * 4096
-    digest = store.put_bytes(data)
-    path = store.path(digest)
+    digest = store.objects.put_bytes(data)
+    path = store.objects.path(digest)
     os.chmod(path, 0o644)
     path.write_bytes(data[:100])  # e.g. a crash on a filesystem without ordered writes
-    assert store.put_bytes(data) == digest
+    assert store.objects.put_bytes(data) == digest
     assert path.read_bytes() == data
 
 
 def test_corrupt_object_is_detected_removed_and_never_served(store):
-    good = store.put_bytes(b"good object" * 100)
-    bad = store.put_bytes(b"soon corrupt" * 100)
-    path = store.path(bad)
+    good = store.objects.put_bytes(b"good object" * 100)
+    bad = store.objects.put_bytes(b"soon corrupt" * 100)
+    path = store.objects.path(bad)
     os.chmod(path, 0o644)
     raw = bytearray(path.read_bytes())
     raw[10] ^= 0x01  # flip one bit, same size
     path.write_bytes(bytes(raw))
     assert store.has(bad)  # has() is only a stat
-    assert store.verified_path(bad) is None
+    assert store.objects.verified_path(bad) is None
     assert not path.exists() and not store.has(bad)
 
-    third = store.put_bytes(b"third" * 10)
-    p3 = store.path(third)
+    third = store.objects.put_bytes(b"third" * 10)
+    p3 = store.objects.path(third)
     os.chmod(p3, 0o644)
     p3.write_bytes(b"tampered")
     report = store.verify()
-    assert report == {"checked": 2, "corrupt": [third], "removed": 1}
+    assert report == {"checked": 2, "corrupt": [third], "removed": 1, "invalidated": []}
     assert store.has(good) and not store.has(third)
-    assert store.verify() == {"checked": 1, "corrupt": [], "removed": 0}
+    assert store.verify() == {"checked": 1, "corrupt": [], "removed": 0, "invalidated": []}
 
 
 def test_materialize_of_corrupt_object_with_copy_refuses(store, tmp_path, monkeypatch):
-    digest = store.put_bytes(b"a" * 100)
-    path = store.path(digest)
+    digest = store.objects.put_bytes(b"a" * 100)
+    path = store.objects.path(digest)
     os.chmod(path, 0o644)
     path.write_bytes(b"b" * 100)
     monkeypatch.setattr(os, "link", _no_link)
     with pytest.raises(StoreError, match="corrupt"):
-        store.materialize(digest, tmp_path / "out" / "a.mp4")
+        store.objects.materialize(digest, tmp_path / "out" / "a.mp4")
     assert not (tmp_path / "out" / "a.mp4").exists()
     assert not store.has(digest)
 
 
 def test_invalid_digest_rejected(store):
     with pytest.raises(ValueError):
-        store.path("../../etc/passwd")
+        store.objects.path("../../etc/passwd")
     with pytest.raises(ValueError):
         store.has("ABC")
 
@@ -157,7 +157,7 @@ def test_enospc_on_replace_leaves_nothing(store, tmp_path, monkeypatch):
     src.write_bytes(os.urandom(2 * store_mod.CHUNK + 5))
     monkeypatch.setattr(os, "replace", _enospc)
     with pytest.raises(StoreError) as info:
-        store.put_file(src)
+        store.objects.put_file(src)
     msg = str(info.value)
     assert "no space left" in msg and str(store.root) in msg and "--cache" in msg
     assert all_objects(store) == [] and leftovers(store) == []
@@ -190,7 +190,7 @@ def test_enospc_mid_copy_leaves_nothing(store, tmp_path, monkeypatch):
 
     monkeypatch.setattr(store_mod.os, "fdopen", FailingFile)
     with pytest.raises(StoreError, match="no space left"):
-        store.put_file(src)
+        store.objects.put_file(src)
     assert len(writes) == 2
     assert all_objects(store) == [] and leftovers(store) == []
 
@@ -198,7 +198,7 @@ def test_enospc_mid_copy_leaves_nothing(store, tmp_path, monkeypatch):
 def test_enospc_in_put_bytes_and_fsync(store, monkeypatch):
     monkeypatch.setattr(os, "fsync", _enospc)
     with pytest.raises(StoreError, match="no space left"):
-        store.put_bytes(b"data" * 1000)
+        store.objects.put_bytes(b"data" * 1000)
     assert all_objects(store) == [] and leftovers(store) == []
 
 
@@ -208,7 +208,7 @@ def test_permission_error_is_a_store_error(store, monkeypatch):
 
     monkeypatch.setattr(os, "replace", denied)
     with pytest.raises(StoreError, match="permission denied") as info:
-        store.put_bytes(b"x")
+        store.objects.put_bytes(b"x")
     assert str(store.root) in str(info.value)
     assert leftovers(store) == []
 
@@ -241,52 +241,58 @@ def _no_link(*a, **k):
     raise OSError(errno.EXDEV, "Invalid cross-device link")
 
 
-def test_materialize_hard_links_and_is_idempotent(store, tmp_path):
-    digest = store.put_bytes(b"video bytes" * 1000)
+def test_materialize_copies_and_is_idempotent(store, tmp_path):
+    digest = store.objects.put_bytes(b"video bytes" * 1000)
     dest = tmp_path / "out" / "scene" / "shot.mp4"
-    store.materialize(digest, dest)
+    store.objects.materialize(digest, dest)
     assert dest.read_bytes() == b"video bytes" * 1000
-    assert dest.stat().st_ino == store.path(digest).stat().st_ino
+    # Never a hard link: writing to a render must not reach the store.
+    assert dest.stat().st_ino != store.objects.path(digest).stat().st_ino
+    with open(dest, "ab") as f:
+        f.write(b"appended by an editor")
+    assert store.objects.verified_path(digest) is not None
+    store.objects.materialize(digest, dest)
+    assert dest.read_bytes() == b"video bytes" * 1000
     before = os.stat(dest)
-    store.materialize(digest, dest)  # already that object: nothing happens
+    store.objects.materialize(digest, dest)  # already that object: nothing happens
     after = os.stat(dest)
     assert (before.st_ino, before.st_ctime_ns) == (after.st_ino, after.st_ctime_ns)
     assert sorted(os.listdir(dest.parent)) == ["shot.mp4"]  # no temp leftovers
 
-    other = store.put_bytes(b"another take")
-    store.materialize(other, dest)  # replaces what was there, atomically
+    other = store.objects.put_bytes(b"another take")
+    store.objects.materialize(other, dest)  # replaces what was there, atomically
     assert dest.read_bytes() == b"another take"
-    assert store.verified_path(digest) is not None  # the old object is untouched
+    assert store.objects.verified_path(digest) is not None  # the old object is untouched
 
 
 def test_materialize_copies_when_links_fail(store, tmp_path, monkeypatch):
-    digest = store.put_bytes(b"copy me" * 500)
+    digest = store.objects.put_bytes(b"copy me" * 500)
     dest = tmp_path / "out.mp4"
     dest.write_bytes(b"stale output")
     monkeypatch.setattr(os, "link", _no_link)
-    store.materialize(digest, dest)
+    store.objects.materialize(digest, dest)
     assert dest.read_bytes() == b"copy me" * 500
-    assert dest.stat().st_ino != store.path(digest).stat().st_ino
+    assert dest.stat().st_ino != store.objects.path(digest).stat().st_ino
     assert dest.stat().st_mode & 0o200  # a copy is an ordinary writable file
     os.utime(dest, ns=(1_000_000_000, 1_000_000_000))
-    store.materialize(digest, dest)  # same content already there: not rewritten
+    store.objects.materialize(digest, dest)  # same content already there: not rewritten
     assert dest.stat().st_mtime_ns == 1_000_000_000
     assert sorted(os.listdir(tmp_path)) == ["cache", "out.mp4"]
 
 
 def test_materialize_missing_object(store, tmp_path):
     with pytest.raises(StoreError, match="missing from the cache"):
-        store.materialize(sha(b"never stored"), tmp_path / "x.mp4")
+        store.objects.materialize(sha(b"never stored"), tmp_path / "x.mp4")
 
 
 # ---- gc -------------------------------------------------------------------------------------
 
 def test_gc_dry_run_then_real(store):
-    keep = store.put_bytes(b"keep me")
-    drop1 = store.put_bytes(b"drop me")
-    drop2 = store.put_bytes(b"drop me too!")
-    store.put_result(Result("k-keep", "gen:a#1", keep, 7, {}))
-    store.put_result(Result("k-drop", "gen:b#1", drop1, 7, {}))
+    keep = store.objects.put_bytes(b"keep me")
+    drop1 = store.objects.put_bytes(b"drop me")
+    drop2 = store.objects.put_bytes(b"drop me too!")
+    store.actions.put(Result("k-keep", "gen:a#1", keep, 7, {}))
+    store.actions.put(Result("k-drop", "gen:b#1", drop1, 7, {}))
     expected = sorted([(drop1, 7), (drop2, 12)])
 
     assert sorted(store.gc({keep})) == expected  # dry run by default
@@ -303,16 +309,16 @@ def test_gc_dry_run_then_real(store):
 # ---- result records ---------------------------------------------------------------------------
 
 def test_results_round_trip_and_persist(store):
-    digest = store.put_bytes(b"out")
+    digest = store.objects.put_bytes(b"out")
     meta = {"backend": "dashscope", "model": "wan2.6-t2v", "task_id": "t-1",
             "actual_prompt": "一只猫 in the rain", "billed_seconds": 5, "cost": 0.5}
     r = Result("a" * 64, "gen:chase.wide#1", digest, 3, meta, created=1234.5)
-    store.put_result(r)
+    store.actions.put(r)
     assert store.get_result("a" * 64) == r
     assert store.get_result("missing") is None
     r2 = Result("a" * 64, "gen:chase.wide#1", digest, 3, {"backend": "preview"}, created=99.0)
-    store.put_result(r2)  # upsert
-    assert store.all_results() == [r2]
+    store.actions.put(r2)  # upsert
+    assert store.actions.all() == [r2]
     store.close()
     with Store(store.root) as again:  # a new connection sees the committed record
         assert again.get_result("a" * 64) == r2
@@ -322,7 +328,7 @@ def test_get_results_10000_keys_is_fast(store):
     digest = sha(b"x")
     results = [Result(sha(str(i).encode()), f"gen:s{i}#1", digest, i, {"i": i}, created=1.0)
                for i in range(10_000)]
-    store.put_results(results)
+    store.actions.put_many(results)
     keys = [r.key for r in results] + [sha(b"absent %d" % i) for i in range(100)]
     start = time.perf_counter()
     found = store.get_results(keys)
@@ -337,7 +343,7 @@ def test_get_results_10000_keys_is_fast(store):
 _LOCKER = """
 import sys, time
 from wanflow.errors import StoreError
-from wanflow.store.objects import Store
+from wanflow.store import Store
 s = Store(sys.argv[1])
 print("trying", flush=True)
 t = time.monotonic()

@@ -1,15 +1,11 @@
 """GitHub Actions integration: error annotations and the job's step summary.
 
-Active when `GITHUB_ACTIONS=true`; elsewhere these functions do nothing, so the CLI can
-call them unconditionally.
+Active when `GITHUB_ACTIONS=true` (`Settings.github_actions`); elsewhere `append_summary`
+does nothing, so the CLI can call it unconditionally.
 """
 from __future__ import annotations
 
-import os
-
-
-def active(env=None) -> bool:
-    return (os.environ if env is None else env).get("GITHUB_ACTIONS") == "true"
+from .settings import Settings
 
 
 def _escape(text: str, prop: bool = False) -> str:
@@ -31,13 +27,11 @@ def annotation(diag) -> str:
     return f"::{kind} {','.join(props)}::{_escape(f'{diag.message} [at {w.path}]')}"
 
 
-def append_summary(markdown: str, env=None) -> None:
+def append_summary(settings: Settings, markdown: str) -> None:
     """Append to `$GITHUB_STEP_SUMMARY` (a file the runner renders on the job page)."""
-    env = os.environ if env is None else env
-    path = env.get("GITHUB_STEP_SUMMARY")
-    if not active(env) or not path:
+    if not settings.github_actions or not settings.step_summary:
         return
-    with open(path, "a", encoding="utf-8") as f:
+    with open(settings.step_summary, "a", encoding="utf-8") as f:
         f.write(markdown.rstrip() + "\n\n")
 
 

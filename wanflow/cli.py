@@ -1,29 +1,53 @@
 """The `wanflow` command line: thin click commands over the library.
 
-Only this module turns errors into exit codes and messages (DESIGN §5).
+The edge: `Settings` are built here from flags and the environment, and only this module
+turns errors into exit codes and messages (DESIGN §5).
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 
 import click
 
-from . import __version__, ci
+from . import __version__, ci, models
 from .errors import SpecError, UsageError, WanflowError
+from .settings import Settings
+
+BACKENDS = ("auto", "preview", "dashscope")
 
 
-def _fail(err: WanflowError) -> None:
+def _fail(err: WanflowError, settings: Settings | None = None) -> None:
     """Print a user-facing error without a traceback and exit with its code."""
     if isinstance(err, SpecError):
         for diag in err.diagnostics:
             click.echo(str(diag), err=True)
-            if ci.active():
+            if settings is not None and settings.github_actions:
                 click.echo(ci.annotation(diag))
     else:
         click.echo(f"wanflow: error: {err}", err=True)
     sys.exit(err.exit_code)
+
+
+def _settings(**flags: object) -> Settings:
+    try:
+        return Settings.resolve(os.environ, **flags)
+    except WanflowError as err:
+        _fail(err)
+        raise  # unreachable: _fail exits
+
+
+def _guarded(command):
+    """Run a command body; a WanflowError becomes its message and exit code."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except WanflowError as err:
+            _fail(err, _settings())
+    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,6 +63,7 @@ def validate(files, as_json):
     """Check spec FILES against the schema and the model rules; spend nothing."""
     from .spec import loader
 
+    settings = _settings()
     failed = False
     for name in files:
         try:
@@ -51,7 +76,7 @@ def validate(files, as_json):
             else:
                 for diag in err.diagnostics:
                     click.echo(str(diag))
-                    if ci.active():
+                    if settings.github_actions:
                         click.echo(ci.annotation(diag))
             continue
         if as_json:
@@ -83,12 +108,11 @@ def schema():
 def _spec_options(f):
     f = click.option("--cache", default=None, metavar="DIR",
                      help="Cache directory (default: .wanflow beside the spec).")(f)
-    f = click.option("--backend", type=click.Choice(["auto", "preview", "dashscope"]),
-                     default=None, help="Where to generate (default: the spec's, else auto).")(f)
+    f = click.option("--backend", type=click.Choice(BACKENDS), default=None,
+                     help="Where to generate (default: the spec's, else auto).")(f)
     f = click.option("--base-url", default=None, metavar="URL",
                      help="DashScope API base URL (e.g. an emulator's).")(f)
-    f = click.option("--region", default=None,
-                     type=click.Choice(["beijing", "singapore", "virginia"]),
+    f = click.option("--region", default=None, type=click.Choice(sorted(models.REGIONS)),
                      help="DashScope region.")(f)
     f = click.option("--only", "only", multiple=True, metavar="TARGET",
                      help="Restrict to SCENE, SCENE.SHOT or FILM (and what it needs).")(f)
@@ -96,11 +120,12 @@ def _spec_options(f):
     return click.argument("spec_file", type=click.Path(dir_okay=True))(f)
 
 
-def _session(spec_file, cache, backend, base_url, region, only, notice):
-    from .run import session as engine
+def _session(spec_file, cache, backend, base_url, region, only, as_json, **more):
+    from .run.session import Session
 
-    return engine.Session.open(spec_file, cache=cache, backend=backend, base_url=base_url,
-                               region=region, only=only, notice=notice)
+    settings = _settings(cache=cache, backend=backend, base_url=base_url, region=region,
+                         **more)
+    return Session.open(spec_file, settings, only=tuple(only), notice=_notice(as_json))
 
 
 def _notice(as_json):
@@ -118,24 +143,20 @@ def _notice(as_json):
 @click.option("--explain", is_flag=True, help="Show why each task runs, with keys.")
 @click.option("--max-cost", type=float, default=None, help="Exit 3 if the run would cost more.")
 @click.option("--no-spend", is_flag=True, help="Exit 3 if anything would be paid for.")
+@_guarded
 def plan(spec_file, cache, backend, base_url, region, only, as_json, explain, max_cost,
          no_spend):
     """Show what a run would do, why, and what it would cost; spend nothing."""
-    from .run import session as engine
+    from .run import session as sessions, views
 
-    try:
-        with _session(spec_file, cache, backend, base_url, region, only,
-                      _notice(as_json)) as session:
-            states = session.assess()
-            report = engine.plan_report(session, states)
-            if as_json:
-                click.echo(json.dumps(report, indent=2))
-            else:
-                click.echo(engine.plan_table(session, states, explain=explain))
-            ci.append_summary(ci.plan_markdown(report))
-            engine.check_budget(session, states, max_cost=max_cost, no_spend=no_spend)
-    except WanflowError as err:
-        _fail(err)
+    with _session(spec_file, cache, backend, base_url, region, only, as_json) as session:
+        report = sessions.plan_report(session)
+        if as_json:
+            click.echo(json.dumps(report, indent=2))
+        else:
+            click.echo(views.plan_table(session, explain=explain))
+        ci.append_summary(session.settings, ci.plan_markdown(report))
+        sessions.check_budget(session, max_cost=max_cost, no_spend=no_spend)
 
 
 @main.command()
@@ -148,21 +169,18 @@ def plan(spec_file, cache, backend, base_url, region, only, as_json, explain, ma
 @click.option("--no-spend", is_flag=True, help="Stop if anything would be paid for.")
 @click.option("--resubmit-uncertain", is_flag=True,
               help="Submit again tasks whose earlier submit had an unknown outcome.")
+@_guarded
 def run(spec_file, cache, backend, base_url, region, only, as_json, jobs, limits, max_cost,
         no_spend, resubmit_uncertain):
     """Generate what changed, reuse the rest, assemble scenes and films."""
-    from .run import session as engine
+    from .run import session as sessions
 
-    try:
-        with _session(spec_file, cache, backend, base_url, region, only,
-                      _notice(as_json)) as session:
-            summary = engine.run(session, as_json=as_json, jobs=jobs, limits=limits,
-                                 max_cost=max_cost, no_spend=no_spend,
-                                 resubmit_uncertain=resubmit_uncertain)
-            ci.append_summary(ci.run_markdown(session.project.spec.name,
-                                              session.backend.identity, summary))
-    except WanflowError as err:
-        _fail(err)
+    with _session(spec_file, cache, backend, base_url, region, only, as_json,
+                  limits=tuple(limits)) as session:
+        summary = sessions.run(session, as_json=as_json, jobs=jobs, max_cost=max_cost,
+                               no_spend=no_spend, resubmit_uncertain=resubmit_uncertain)
+        ci.append_summary(session.settings, ci.run_markdown(
+            session.project.spec.name, session.backend.identity, summary))
     if summary.interrupted:
         sys.exit(130)
     sys.exit(0 if summary.ok else 1)
@@ -170,55 +188,46 @@ def run(spec_file, cache, backend, base_url, region, only, as_json, jobs, limits
 
 @main.command()
 @_spec_options
+@_guarded
 def status(spec_file, cache, backend, base_url, region, only, as_json):
     """What is up to date, what is stale, what is in flight."""
-    from .run import session as engine
+    from .run import session as sessions, views
 
-    try:
-        with _session(spec_file, cache, backend, base_url, region, only,
-                      _notice(as_json)) as session:
-            report = engine.status_report(session)
-    except WanflowError as err:
-        _fail(err)
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-    else:
-        click.echo(engine.status_text(report))
+    with _session(spec_file, cache, backend, base_url, region, only, as_json) as session:
+        report = sessions.status_report(session)
+    click.echo(json.dumps(report, indent=2) if as_json else views.status_text(report))
 
 
 @main.command()
 @_spec_options
 @click.option("--out", default=None, metavar="DIR",
               help="Where to write the page (default: renders/report beside the spec).")
+@_guarded
 def report(spec_file, cache, backend, base_url, region, only, as_json, out):
     """Write a review page: every take's thumbnail, prompts, cost, freshness."""
     from . import report as reports
 
-    try:
-        with _session(spec_file, cache, backend, base_url, region, only,
-                      _notice(as_json)) as session:
-            data = reports.collect(session, session.assess())
-            if as_json:
-                click.echo(json.dumps(data, indent=2))
-                return
-            out = out or os.path.join(session.project.spec_dir, "renders", "report")
-            click.echo(reports.write(session, data, out))
-    except WanflowError as err:
-        _fail(err)
+    with _session(spec_file, cache, backend, base_url, region, only, as_json) as session:
+        data = reports.collect(session)
+        if as_json:
+            click.echo(json.dumps(data, indent=2))
+            return
+        out = out or os.path.join(session.project.spec_dir, "renders", "report")
+        click.echo(reports.write(session, data, out))
 
 
 @main.command()
 @click.argument("spec_file", type=click.Path(dir_okay=True))
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
 @click.option("--only", "only", multiple=True, metavar="TARGET")
+@_guarded
 def graph(spec_file, fmt, only):
     """Print the task graph as Mermaid or Graphviz dot."""
-    from .run import session as engine
+    from .plan import planner
+    from .run import project, views
 
-    try:
-        click.echo(engine.graph_text(spec_file, fmt, only))
-    except WanflowError as err:
-        _fail(err)
+    proj = project.open_project(spec_file, _settings().cache)
+    click.echo(views.graph_text(planner.build(proj.spec, "graph", tuple(only)), fmt))
 
 
 @main.group()
@@ -230,14 +239,12 @@ def cache():
 @click.argument("spec_file", type=click.Path(dir_okay=True))
 @click.option("--cache", "cache_dir", default=None, metavar="DIR")
 @click.option("--json", "as_json", is_flag=True)
+@_guarded
 def cache_verify(spec_file, cache_dir, as_json):
-    """Re-hash every object; remove the corrupt ones."""
-    from .run import session as engine
+    """Re-hash every object; remove the corrupt ones and what was made from them."""
+    from .run import session as sessions
 
-    try:
-        report = engine.cache_verify(spec_file, cache_dir)
-    except WanflowError as err:
-        _fail(err)
+    report = sessions.cache_verify(spec_file, _settings(cache=cache_dir))
     if as_json:
         click.echo(json.dumps(report))
     else:
@@ -251,14 +258,12 @@ def cache_verify(spec_file, cache_dir, as_json):
 @click.option("--cache", "cache_dir", default=None, metavar="DIR")
 @click.option("--apply", is_flag=True, help="Delete for real (default: dry run).")
 @click.option("--json", "as_json", is_flag=True)
+@_guarded
 def cache_gc(spec_files, cache_dir, apply, as_json):
     """Delete objects no lock file pins (dry run unless --apply)."""
-    from .run import session as engine
+    from .run import session as sessions
 
-    try:
-        report = engine.cache_gc(spec_files, cache_dir, apply=apply)
-    except WanflowError as err:
-        _fail(err)
+    report = sessions.cache_gc(spec_files, _settings(cache=cache_dir), apply=apply)
     if as_json:
         click.echo(json.dumps(report))
     else:
@@ -282,7 +287,7 @@ def cache_gc(spec_files, cache_dir, apply, as_json):
               help="In-flight task cap per model.")
 @click.option("--submit-rps", default=None, metavar="R|MODEL=R,...",
               help="Submissions per second per model.")
-@click.option("--region", default=None, type=click.Choice(["beijing", "singapore", "virginia"]),
+@click.option("--region", default=None, type=click.Choice(sorted(models.REGIONS)),
               help="Only beijing offers temporary uploads (getPolicy).")
 @click.option("--render-scale", type=float, default=None,
               help="Render served videos at this fraction of the requested size.")

@@ -10,18 +10,19 @@ import html
 import os
 
 from .plan.assess import CACHED
+from .plan.tasks import TaskId
 
 
-def collect(session, states: dict) -> dict:
+def collect(session) -> dict:
     """The report's data (also what `report --json` prints)."""
-    store, plan = session.store, session.plan
+    store, plan, states = session.store, session.plan, session.states
     scenes = []
     for scene in plan.spec.scenes:
         shots = []
         for shot in scene.shots:
             takes = []
             for take in range(1, shot.takes + 1):
-                tid = f"gen:{shot.qid}#{take}"
+                tid = TaskId.gen(shot.qid, take)
                 state = states.get(tid)
                 if state is None:
                     continue
@@ -39,8 +40,8 @@ def collect(session, states: dict) -> dict:
                           "takes": takes})
         scenes.append({"id": scene.id, "shots": shots})
     films = [{"id": f.id, "path": f.path,
-              "current": states.get(f"film:{f.id}") is not None
-              and states[f"film:{f.id}"].status == CACHED} for f in plan.spec.films]
+              "current": TaskId.film(f.id) in states
+              and states[TaskId.film(f.id)].status == CACHED} for f in plan.spec.films]
     return {"spec": plan.spec.name, "backend": session.backend.identity, "scenes": scenes,
             "films": films}
 
@@ -72,7 +73,7 @@ def write(session, data: dict, out_dir: str) -> str:
                     name = f"{take['output'][:16]}.png"
                     thumb = os.path.join(out_dir, name)
                     if not os.path.exists(thumb):
-                        media.thumbnail(str(session.store.path(take["output"])), thumb,
+                        media.thumbnail(str(session.store.objects.path(take["output"])), thumb,
                                         at="first")
                     img = f"<img src='{e(name)}' alt='{e(take['task'])}'>"
                 status = ("current" if take["status"] == CACHED

@@ -5,19 +5,21 @@ The registry imports each backend lazily, and no backend imports this module bac
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from ..errors import ConfigError
+from ..settings import Settings
 from .base import Backend
 
 
-def choose(name: str, *, env=None, region=None, base_url=None, cache_dir=None, notice=None,
-           **options) -> Backend:
+def choose(name: str, settings: Settings, *, region: str | None = None,
+           base_url: str | None = None, cache_dir: str | None = None,
+           notice: Callable[[str], None] | None = None, **options: object) -> Backend:
     """Make the backend `name` (auto | preview | dashscope).
 
-    auto: DashScope when DASHSCOPE_API_KEY is set, else preview with a one-line notice.
+    auto: DashScope when an API key is set, else preview with a one-line notice.
     """
-    env = os.environ if env is None else env
-    key = env.get("DASHSCOPE_API_KEY", "").strip()
+    key = settings.api_key
     if name == "auto":
         name = "dashscope" if key else "preview"
         if name == "preview" and notice:
@@ -26,23 +28,18 @@ def choose(name: str, *, env=None, region=None, base_url=None, cache_dir=None, n
     if name == "preview":
         from .preview import PreviewBackend
 
-        return PreviewBackend(**{k: v for k, v in options.items() if k in ("delay",)})
+        return PreviewBackend(delay=float(options.get("delay", 0.0)))  # type: ignore[arg-type]
     if name == "dashscope":
-        if not key:
+        if key is None:
             raise ConfigError("the dashscope backend needs DASHSCOPE_API_KEY in the environment")
         from .dashscope import DashScopeBackend
 
-        for option, var in (("poll_first", "WANFLOW_POLL_FIRST"), ("poll_max", "WANFLOW_POLL_MAX"),
-                            ("wait_timeout", "WANFLOW_WAIT_TIMEOUT")):
-            if env.get(var) and option not in options:
-                try:
-                    options[option] = float(env[var])
-                except ValueError:
-                    raise ConfigError(f"{var} must be a number of seconds") from None
-        region = region or env.get("DASHSCOPE_REGION") or None
-        base_url = base_url or env.get("DASHSCOPE_BASE_URL") or None
+        for option in ("poll_first", "poll_max", "wait_timeout"):
+            value = getattr(settings, option)
+            if value is not None and option not in options:
+                options[option] = value
         upload_cache = os.path.join(cache_dir, "uploads") if cache_dir else None
-        return DashScopeBackend(api_key=key, region=region, base_url=base_url,
-                                upload_cache_dir=upload_cache,
-                                **{k: v for k, v in options.items() if k != "delay"})
+        options.pop("delay", None)
+        return DashScopeBackend(api_key=key.reveal(), region=region, base_url=base_url,
+                                upload_cache_dir=upload_cache, **options)  # type: ignore[arg-type]
     raise ConfigError(f"unknown backend {name!r}; choose auto, preview or dashscope")

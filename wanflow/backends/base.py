@@ -6,6 +6,7 @@ offline; `dashscope` over HTTP. Backends never print and never touch the store.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from ..plan.request import GenRequest
@@ -32,14 +33,38 @@ class Finished:
 
 
 class Backend(Protocol):
+    """What the executor drives. `BaseBackend` gives the optional parts a default."""
+
     name: str
     identity: str      # part of every generation key; preview and real outputs never mix
     paid: bool         # whether generations cost money
 
+    async def prepare(self, request: GenRequest, files: dict[str, str]) -> None:
+        """Do slow work that needs no submit slot (uploads) ahead of `submit`."""
     async def submit(self, request: GenRequest, files: dict[str, str], *,
-                     before_send=None) -> Submitted: ...
+                     before_send: Callable[[], Awaitable[None]] | None = None
+                     ) -> Submitted: ...
     async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
-                   urgent=None) -> Finished: ...
+                   urgent: Callable[[], bool] | None = None) -> Finished: ...
     async def download(self, finished: Finished, dest: str) -> str: ...
     async def cancel(self, remote_id: str) -> bool: ...
+    async def list_tasks(self, **filters: object) -> list[dict] | None:
+        """The provider's recent tasks (for reconciling a submit that was interrupted), or
+        None when the backend cannot list them."""
     async def aclose(self) -> None: ...
+
+
+class BaseBackend:
+    """Defaults for the optional parts of `Backend`."""
+
+    async def prepare(self, request: GenRequest, files: dict[str, str]) -> None:
+        return None
+
+    async def cancel(self, remote_id: str) -> bool:
+        return False
+
+    async def list_tasks(self, **filters: object) -> list[dict] | None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

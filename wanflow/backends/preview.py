@@ -1,8 +1,10 @@
-"""The offline `preview` backend: renders an animatic for each generation, free and local.
+"""The offline `preview` backend: an animatic for each generation, free and local.
 
-It follows the same submit → wait → download protocol as DashScope so the executor, the
-journal and the store treat both alike. Its identity keeps preview outputs apart from real
-ones in every key.
+It follows the same submit → wait → download protocol as DashScope, so the executor, the
+journal and the store treat both alike. The animatic is rendered straight into the
+download destination (the store's temporary file), so constructing the backend — as
+`plan` and `status` do — touches no file. Its identity keeps preview outputs apart from
+real ones in every key.
 """
 from __future__ import annotations
 
@@ -10,25 +12,22 @@ import asyncio
 import hashlib
 import itertools
 import os
-import shutil
-import tempfile
 
 from .. import models
-from .base import Finished, Submitted
 from ..plan.request import GenRequest
+from .base import BaseBackend, Finished, Submitted
 
 _ids = itertools.count(1)
 
 
-class PreviewBackend:
+class PreviewBackend(BaseBackend):
     name = "preview"
     identity = "preview/1"
     paid = False
 
-    def __init__(self, *, delay: float = 0.0, workdir: str | None = None):
+    def __init__(self, *, delay: float = 0.0):
         self.delay = float(delay)   # extra seconds per task, to imitate slow generations
-        self._workdir = workdir or tempfile.mkdtemp(prefix="wanflow-preview-")
-        self._jobs: dict[str, tuple[GenRequest, dict]] = {}
+        self._jobs: dict[str, tuple[GenRequest, dict[str, str]]] = {}
 
     async def submit(self, request: GenRequest, files: dict[str, str], *,
                      before_send=None) -> Submitted:
@@ -40,54 +39,47 @@ class PreviewBackend:
 
     async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
                    urgent=None) -> Finished:
-        job = self._jobs.get(remote_id)
-        if job is None:  # a journaled id from an earlier process: render again, it is free
-            job = (request, {})
-        req, files = job
+        # A journaled id from an earlier process has no job here: render it again, it is free.
+        self._jobs.setdefault(remote_id, (request, {}))
         if self.delay:
             await asyncio.sleep(self.delay)
-        dest = os.path.join(self._workdir, f"{remote_id}.mp4")
-        await asyncio.to_thread(self._render, req, files, dest)
-        return Finished(remote_id=remote_id, request_id=None, video_url="file://" + dest,
-                        actual_prompt=None, usage={"duration": req.duration},
-                        billed_seconds=req.duration)
-
-    @staticmethod
-    def _render(req: GenRequest, files: dict, dest: str) -> None:
-        from .. import media  # PyAV loads only when something is rendered
-
-        width, height = req.width, req.height
-        audio = image = None
-        for blob in req.blobs:
-            path = files.get(blob.digest)
-            if path and blob.mime.startswith("audio/") and audio is None:
-                audio = path
-            if path and blob.mime.startswith("image/") and image is None:
-                image = path
-        if req.aspect_from_input and image:
-            width, height = _follow_aspect(req.resolution, media.image_size(image))
-        scene, _, rest = req.label.partition(".")
-        shot, _, take = rest.partition("#")
-        card = media.PreviewCard(scene=scene, shot=shot, take=int(take or 1),
-                                 prompt=req.body.get("input", {}).get("prompt", ""),
-                                 duration=req.duration, width=width, height=height,
-                                 fps=req.fps, model=req.model)
-        media.render_preview(card, dest, audio=audio)
+        return Finished(remote_id=remote_id, request_id=None, video_url=None,
+                        actual_prompt=None, usage={"duration": request.duration},
+                        billed_seconds=request.duration)
 
     async def download(self, finished: Finished, dest: str) -> str:
-        src = finished.video_url[len("file://"):]
+        req, files = self._jobs.pop(finished.remote_id)
+        await asyncio.to_thread(_render, req, files, dest)
         digest = hashlib.sha256()
-        with open(src, "rb") as f:
+        with open(dest, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 digest.update(chunk)
-        shutil.move(src, dest)
         return digest.hexdigest()
 
     async def cancel(self, remote_id: str) -> bool:
         return self._jobs.pop(remote_id, None) is not None
 
-    async def aclose(self) -> None:
-        shutil.rmtree(self._workdir, ignore_errors=True)
+
+def _render(req: GenRequest, files: dict[str, str], dest: str) -> None:
+    from .. import media  # PyAV loads only when something is rendered
+
+    width, height = req.width, req.height
+    audio = image = None
+    for blob in req.blobs:
+        path = files.get(blob.digest)
+        if path and blob.mime.startswith("audio/") and audio is None:
+            audio = path
+        if path and blob.mime.startswith("image/") and image is None:
+            image = path
+    if req.aspect_from_input and image:
+        width, height = _follow_aspect(req.resolution, media.image_size(image))
+    scene, _, rest = req.label.partition(".")
+    shot, _, take = rest.partition("#")
+    card = media.PreviewCard(scene=scene, shot=shot, take=int(take or 1),
+                             prompt=req.body.get("input", {}).get("prompt", ""),
+                             duration=req.duration, width=width, height=height,
+                             fps=req.fps, model=req.model)
+    media.render_preview(card, dest, audio=audio)
 
 
 def _follow_aspect(tier: str, size: tuple[int, int]) -> tuple[int, int]:

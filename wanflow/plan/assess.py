@@ -1,85 +1,133 @@
-"""Why each task would run: compare a plan with the store, the lock file and the journal.
+"""Why each task would run: compare a plan with stored results, the lock file and the journal.
 
-Walks the plan one topological generation at a time, so the keys of tasks downstream of
-cached work are known and looked up in one batch per generation. The answer for each task
-is a `TaskState` with a reason, like ninja's `-d explain`.
+Walks the plan one dependency level at a time, so the keys of tasks downstream of cached
+work are known and looked up in one batch per level. The answer for each task is a
+`TaskState` with a reason, like ninja's `-d explain`, and — where its inputs are known —
+the task made concrete (`Prepared`), which the executor then uses as it is.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from . import keys
-from .planner import Output, Plan, Task
+from .planner import Plan
+from .prepare import Prepared, estimate
+from .tasks import AssetTask, Output, Task, TaskId
 
 CACHED, RUN, IN_FLIGHT = "cached", "run", "in-flight"
 
 
+class StoredResult(Protocol):
+    key: str
+    digest: str
+    size: int
+    meta: dict
+
+
+class ResultReader(Protocol):
+    """What the assessment reads from the store (results by key, object presence)."""
+
+    def get_results(self, keys: list[str]) -> Mapping[str, StoredResult]: ...
+    def get_result(self, key: str) -> StoredResult | None: ...
+    def has(self, digest: str) -> bool: ...
+
+
+class LiveTask(Protocol):
+    remote_id: str
+
+
+class LockRecord(Protocol):
+    key: str
+    output: str
+
+
 @dataclass(frozen=True)
 class TaskState:
-    task: str
+    task: TaskId
     status: str                 # cached | run | in-flight
     reason: str                 # why it runs (or "cached")
-    key: str | None = None      # None while an upstream output is unknown
+    prepared: Prepared | None = None   # None while an upstream output is unknown
     output: Output | None = None
     billed_seconds: float = 0.0
-    cost: float = 0.0               # what this run would pay (0 on a free backend)
-    list_cost: float = 0.0          # what the generation costs on the paid API
+    cost: float = 0.0           # what this run would pay (0 on a free backend)
+    list_cost: float = 0.0      # what the generation costs on the paid API
     remote_id: str | None = None
+    record: StoredResult | None = None   # the stored result of a cached task
+
+    @property
+    def key(self) -> str | None:
+        return self.prepared.key if self.prepared else None
 
 
-def assess(plan: Plan, store, lock: dict, journal=None, asset_digests: dict | None = None,
-           paid: bool = True) -> dict[str, TaskState]:
-    """TaskState for every task in `plan`. Reads the store and journal; writes nothing."""
+def assess(plan: Plan, store: ResultReader, lock: Mapping[str, LockRecord],
+           live: Mapping[str, LiveTask] | None = None,
+           asset_digests: Mapping[str, str] | None = None,
+           paid: bool = True) -> dict[TaskId, TaskState]:
+    """TaskState for every task in `plan`. Reads results through `store`; writes nothing."""
     asset_digests = asset_digests or {}
-    outputs: dict[str, Output] = {}
-    states: dict[str, TaskState] = {}
-    live = journal.live(plan.backend) if journal is not None else {}
+    live = live or {}
+    outputs: dict[TaskId, Output] = {}
+    states: dict[TaskId, TaskState] = {}
 
-    for generation in plan.generations():
-        wanted: dict[str, str] = {}
-        for tid in generation:
+    for level in plan.levels():
+        prepared: dict[TaskId, Prepared] = {}
+        for tid in level:
             task = plan.tasks[tid]
-            if task.kind == "asset" and task.asset.is_local:
-                digest = asset_digests.get(task.asset.name)
-                if digest is not None:
-                    outputs[tid] = Output(digest, plan.output_mime(task))
-            if task.kind == "asset" and task.asset.url and tid in lock:
-                outputs[tid] = Output(lock[tid].output, plan.output_mime(task))
-            key = plan.key(task, outputs)
-            if key is not None:
-                wanted[tid] = key
-        found = store.get_results(list(wanted.values())) if wanted else {}
-        for tid in generation:
+            if isinstance(task, AssetTask):
+                known = _asset_output(task, asset_digests, lock)
+                if known is not None:
+                    outputs[tid] = known
+            p = plan.prepare(task, outputs)
+            if p is not None:
+                prepared[tid] = p
+        found = store.get_results([p.key for p in prepared.values()]) if prepared else {}
+        for tid in level:
             task = plan.tasks[tid]
-            key = wanted.get(tid)
-            result = found.get(key) if key else None
-            if task.kind == "asset" and task.asset.is_local and tid in outputs:
+            p = prepared.get(tid)
+            result = found.get(p.key) if p else None
+            if isinstance(task, AssetTask) and task.asset.is_local and tid in outputs:
                 present = store.has(outputs[tid].digest)
                 states[tid] = TaskState(tid, CACHED if present else RUN,
-                                        "cached" if present else "new input", key, outputs[tid])
+                                        "cached" if present else "new input", p, outputs[tid],
+                                        record=result if present else None)
                 continue
             if result is not None and store.has(result.digest):
-                out = Output(result.digest, plan.output_mime(task), result.meta.get("duration"))
+                out = Output(result.digest, task.output_mime, result.meta.get("duration"),
+                             _url_of(task))
                 outputs[tid] = out
-                states[tid] = TaskState(tid, CACHED, "cached", key, out)
+                states[tid] = TaskState(tid, CACHED, "cached", p, out, record=result)
                 continue
-            seconds, price = plan.estimate(task)
+            seconds, price = (p.billed_seconds, p.price) if p else estimate(task)
             list_cost = seconds * price if price else 0.0
-            cost = list_cost if paid else 0.0
-            if key is not None and key in live:
-                entry = live[key]
-                states[tid] = TaskState(tid, IN_FLIGHT, f"in flight as {entry.remote_id}", key,
-                                        billed_seconds=seconds, cost=0.0,
-                                        remote_id=entry.remote_id)
+            if p is not None and p.key in live:
+                remote_id = live[p.key].remote_id
+                states[tid] = TaskState(tid, IN_FLIGHT, f"in flight as {remote_id}", p,
+                                        billed_seconds=seconds, remote_id=remote_id)
                 continue
-            reason = _reason(plan, task, key, result, lock.get(tid), store, states)
-            states[tid] = TaskState(tid, RUN, reason, key, billed_seconds=seconds, cost=cost,
-                                    list_cost=list_cost)
+            reason = _reason(plan, task, p, result, lock.get(tid), store, states)
+            states[tid] = TaskState(tid, RUN, reason, p, billed_seconds=seconds,
+                                    cost=list_cost if paid else 0.0, list_cost=list_cost)
     return states
 
 
-def _reason(plan, task: Task, key, result, entry, store, states) -> str:
-    if key is None:
+def _asset_output(task: AssetTask, digests: Mapping[str, str],
+                  lock: Mapping[str, LockRecord]) -> Output | None:
+    if task.asset.is_local:
+        digest = digests.get(task.asset.name)
+        return Output(digest, task.output_mime) if digest is not None else None
+    entry = lock.get(task.id)   # a URL asset is pinned by the digest it had when fetched
+    return Output(entry.output, task.output_mime, url=task.asset.url) if entry else None
+
+
+def _url_of(task: Task) -> str | None:
+    return task.asset.url if isinstance(task, AssetTask) else None
+
+
+def _reason(plan: Plan, task: Task, p: Prepared | None, result, entry, store: ResultReader,
+            states: dict[TaskId, TaskState]) -> str:
+    if p is None:
         if entry is None:
             return "new"
         changed = [d for d in task.deps if d in states and states[d].status != CACHED]
@@ -88,20 +136,19 @@ def _reason(plan, task: Task, key, result, entry, store, states) -> str:
         return "output missing from the store"
     if entry is None:
         return "new"
-    if entry.key == key:
+    if entry.key == p.key:
         return "output missing from the store"
     old = store.get_result(entry.key)
-    new = plan.material(task, {t: s.output for t, s in states.items() if s.output})
-    if old is None or "material" not in old.meta or new is None:
+    if old is None or "material" not in old.meta:
         return "request changed"
-    fields = keys.diff(old.meta["material"], new)
-    inputs = [f for f in fields if _is_input(old.meta["material"], new, f)]
+    fields = keys.diff(old.meta["material"], p.material)
+    inputs = [f for f in fields if _is_input(f)]
     if inputs and len(inputs) == len(fields):
         return "input changed: " + ", ".join(inputs[:3])
     return "request changed: " + ", ".join(fields[:3])
 
 
-def _is_input(old: dict, new: dict, path: str) -> bool:
+def _is_input(path: str) -> bool:
     """Whether a changed field holds a content hash (an input medium), not a setting."""
     leaf = path.split(".")[-1]
     return leaf in ("clips", "clip", "digest", "audio") or "url" in leaf or "media" in path \

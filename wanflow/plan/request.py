@@ -8,10 +8,12 @@ Pure: no file, network or clock access.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .. import models
 from ..spec.nodes import Input, Shot, ShotRef
+from .tasks import TaskId
 
 PLACEHOLDER = "sha256:"
 
@@ -47,22 +49,22 @@ class GenRequest:
     label: str = ""        # `scene.shot#take`, for progress lines and preview cards
 
 
-def asset_source(name: str) -> str:
-    return f"asset:{name}"
+def asset_source(name: str) -> TaskId:
+    return TaskId.asset(name)
 
 
-def ref_source(ref: ShotRef, pick: int) -> str:
+def ref_source(ref: ShotRef, pick: int) -> TaskId:
     """Task id that produces a shot reference: a frame of, or the clip of, the picked take."""
     if ref.frame is None:
-        return f"gen:{ref.shot}#{pick}"
-    return f"frame:{ref.shot}#{pick}:{ref.frame}"
+        return TaskId.gen(ref.shot, pick)
+    return TaskId.frame_of(ref.shot, pick, ref.frame)
 
 
-def input_sources(shot: Shot, picks: dict[str, int]) -> list[str]:
+def input_sources(shot: Shot, picks: Mapping[str, int]) -> list[TaskId]:
     """Task ids whose outputs this shot sends, in a stable order (no duplicates)."""
-    out: list[str] = []
+    out: list[TaskId] = []
 
-    def add(source: str) -> None:
+    def add(source: TaskId) -> None:
         if source not in out:
             out.append(source)
 
@@ -75,7 +77,7 @@ def input_sources(shot: Shot, picks: dict[str, int]) -> list[str]:
     return out
 
 
-def _source(item: Input, picks: dict[str, int]) -> str:
+def _source(item: Input, picks: Mapping[str, int]) -> TaskId:
     if item.ref is not None:
         return ref_source(item.ref, picks.get(item.ref.shot, 1))
     return asset_source(item.asset)
@@ -97,19 +99,20 @@ def geometry(shot: Shot, info: models.Model) -> tuple[str, int, int]:
         w, h = models.dimensions(shot.size)
         return models.SIZE_TIER.get(shot.size, info.default_resolution), w, h
     tier = shot.resolution or info.default_resolution
-    ratio = shot.ratio or "16:9"
-    size = models.size_of(tier, ratio) or models.size_of(tier, "16:9")
+    ratio = shot.ratio or models.DEFAULT_RATIO
+    size = models.size_of(tier, ratio) or models.size_of(tier, models.DEFAULT_RATIO)
     w, h = models.dimensions(size)
     return tier, w, h
 
 
-def build(shot: Shot, take: int, blobs: dict[str, Blob], picks: dict[str, int]) -> GenRequest:
+def build(shot: Shot, take: int, blobs: Mapping[TaskId, Blob],
+          picks: Mapping[str, int]) -> GenRequest:
     """The request for `take` of `shot`. `blobs` maps every source of `input_sources` to a Blob."""
     info = models.lookup(shot.model)
     if info is None:  # the checker rejects unknown models before planning
         raise ValueError(f"unknown model {shot.model!r}")
     tier, width, height = geometry(shot, info)
-    duration = 5 if info.kind == "kf2v" else (shot.duration or info.default_duration)
+    duration = info.clip_seconds(shot.duration)
 
     inp: dict = {}
     if shot.prompt:
@@ -119,12 +122,12 @@ def build(shot: Shot, take: int, blobs: dict[str, Blob], picks: dict[str, int]) 
     if shot.effect:
         inp["template"] = shot.effect
 
-    def blob(item_source: str) -> Blob:
+    def blob(item_source: TaskId) -> Blob:
         return blobs[item_source]
 
     used: list[Blob] = []
 
-    def ref_of(source: str) -> str:
+    def ref_of(source: TaskId) -> str:
         b = blob(source)
         if b not in used:
             used.append(b)
@@ -171,8 +174,8 @@ def build(shot: Shot, take: int, blobs: dict[str, Blob], picks: dict[str, int]) 
     else:
         params["resolution"] = tier
         if info.geometry == "resolution+ratio":
-            params["ratio"] = shot.ratio or "16:9"
-    if info.kind != "kf2v":
+            params["ratio"] = shot.ratio or models.DEFAULT_RATIO
+    if info.sends_duration:
         params["duration"] = duration
     params["prompt_extend"] = True if shot.prompt_extend is None else shot.prompt_extend
     params["watermark"] = bool(shot.watermark)

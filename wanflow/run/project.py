@@ -1,7 +1,7 @@
-"""A spec on disk with its cache directory and lock file: the edge where commands start.
+"""A spec on disk with its cache directory and lock file: where every command starts.
 
-Loads and validates the spec, hashes the local assets, picks the cache and lock paths and
-merges the quota overrides (spec < environment < command line).
+Loads and validates the spec (reusing the last load when none of its inputs changed),
+hashes the local assets, and picks the cache and lock paths.
 """
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ import os
 import pickle
 from dataclasses import dataclass
 
-from .. import __version__, models
-from ..store import lockfile
-from ..errors import UsageError
-from .executor import Limits
+from .. import __version__
 from ..spec.nodes import Spec
-from ..store.objects import hash_file
+from ..store.fs import hash_file
 
 
 @dataclass(frozen=True)
@@ -26,13 +23,14 @@ class Project:
     lock_path: str
 
 
-def open_project(path: str, cache: str | None = None, env=None) -> Project:
-    env = os.environ if env is None else env
-    explicit = cache or env.get("WANFLOW_CACHE")
-    spec = load_spec(path, explicit)
+def open_project(path: str, cache: str | None = None) -> Project:
+    """The spec at `path`, validated, with its cache directory and lock file.
+
+    `cache` (from --cache or WANFLOW_CACHE) wins over the spec's `settings.cache`."""
+    spec = load_spec(path, cache)
     spec_dir = os.path.dirname(os.path.abspath(spec.file))
-    cache = explicit or spec.settings.cache or ".wanflow"
-    cache_dir = os.path.normpath(os.path.join(spec_dir, cache))
+    cache_dir = os.path.normpath(os.path.join(spec_dir, cache or spec.settings.cache
+                                              or ".wanflow"))
     stem = os.path.splitext(os.path.basename(spec.file))[0]
     # Several specs may share a directory: each gets its own lock, `wanflow.yaml` the plain one.
     lock_name = "wanflow.lock" if stem == "wanflow" else f"{stem}.lock"
@@ -114,44 +112,3 @@ def hash_assets(spec: Spec) -> dict[str, str]:
     """sha256 of every local asset file (what keys use instead of paths)."""
     return {name: hash_file(asset.file)[0] for name, asset in spec.assets.items()
             if asset.is_local}
-
-
-def read_lock(project: Project) -> dict:
-    return lockfile.read(project.lock_path)
-
-
-def parse_limit(text: str) -> tuple[str, int | None, float | None]:
-    """`MODEL=CONCURRENCY[:RPS]` -> (model, concurrency, submissions per second)."""
-    model, _, value = text.partition("=")
-    conc, _, rps = value.partition(":")
-    try:
-        return model.strip(), int(conc) if conc else None, float(rps) if rps else None
-    except ValueError:
-        raise UsageError(f"bad limit {text!r}: expected MODEL=CONCURRENCY[:SUBMITS_PER_SECOND],"
-                         " e.g. wan2.7-t2v=4:2") from None
-
-
-def limits(spec: Spec, cli: tuple[str, ...] = (), env=None) -> dict[str, Limits]:
-    """Per-model quotas: table defaults, then the spec, WANFLOW_LIMITS, then --limit."""
-    env = os.environ if env is None else env
-    merged: dict[str, Limits] = {}
-
-    def apply(model: str, conc, rps) -> None:
-        info = models.lookup(model)
-        if info is None:
-            raise UsageError(f"limit for unknown model {model!r}")
-        base = merged.get(info.name) or Limits(info.concurrency, info.submit_rps)
-        merged[info.name] = Limits(conc if conc else base.concurrency,
-                                   rps if rps else base.submit_rps)
-
-    for item in spec.settings.limits:
-        apply(item.model, item.concurrency, item.submit_rps)
-    for text in filter(None, env.get("WANFLOW_LIMITS", "").split(",")):
-        apply(*parse_limit(text))
-    for text in cli:
-        apply(*parse_limit(text))
-    for shot in spec.shots():  # snapshots share their family's quota
-        info = models.lookup(shot.model)
-        if shot.model not in merged and info and info.name in merged:
-            merged[shot.model] = merged[info.name]
-    return merged

@@ -1,6 +1,6 @@
 """Where executor events go: live progress on a terminal, plain lines in CI, JSON lines.
 
-The executor calls `reporter(kind, **data)`; nothing else in wanflow prints progress.
+The executor calls `reporter(event, **data)`; nothing else in wanflow prints progress.
 This is the only module that imports rich.
 """
 from __future__ import annotations
@@ -9,32 +9,36 @@ import json
 import sys
 import time
 
+from .events import Event
+
+E = Event
+
 
 class PlainReporter:
     """One line per notable event; what CI logs want."""
 
     _FORMATS = {
-        "start": "run     {task}  ({reason})",
-        "submitted": "submit  {task}  -> {remote_id}",
-        "reattach": "resume  {task}  {remote_id} ({state})",
-        "retry": "retry   {task}  {why}",
-        "finished": "done    {task}  {seconds}s",
-        "failed": "FAILED  {task}  {error}",
-        "skipped": "skipped {task}  (needs {because}, which failed)",
-        "canceled": "cancel  {task}  {remote_id}",
-        "interrupt": "{message}",
-        "notice": "{message}",
+        E.START: "run     {task}  ({reason})",
+        E.SUBMITTED: "submit  {task}  -> {remote_id}",
+        E.REATTACH: "resume  {task}  {remote_id} ({state})",
+        E.RETRY: "retry   {task}  {why}",
+        E.FINISHED: "done    {task}  {seconds}s",
+        E.FAILED: "FAILED  {task}  {error}",
+        E.SKIPPED: "skipped {task}  (needs {because}, which failed)",
+        E.CANCELED: "cancel  {task}  {remote_id}",
+        E.INTERRUPT: "{message}",
+        E.NOTICE: "{message}",
     }
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
 
-    def __call__(self, kind: str, **data) -> None:
-        if kind == "done":
+    def __call__(self, kind: Event, **data) -> None:
+        if kind is E.DONE:
             line = (f"{data['generated']} generated, {data['cached']} cached, "
                     f"{data['failed']} failed, {data['skipped']} skipped; "
                     f"billed {data['billed_seconds']} s, cost {data['cost']:.2f}")
-        elif kind == "plan":
+        elif kind is E.PLAN:
             line = f"{data['tasks']} tasks, {data['to_run']} to run"
         elif kind in self._FORMATS:
             line = self._FORMATS[kind].format_map(_Blank(data))
@@ -52,8 +56,8 @@ class JsonReporter:
     def __init__(self, stream=None):
         self.stream = stream or sys.stdout
 
-    def __call__(self, kind: str, **data) -> None:
-        print(json.dumps({"event": kind, "time": round(time.time(), 3), **data},
+    def __call__(self, kind: Event, **data) -> None:
+        print(json.dumps({"event": kind.value, "time": round(time.time(), 3), **data},
                          default=str), file=self.stream, flush=True)
 
     def close(self) -> None:
@@ -75,18 +79,18 @@ class RichReporter:
         self.bar = None
         self.progress.start()
 
-    def __call__(self, kind: str, **data) -> None:
-        if kind == "plan":
+    def __call__(self, kind: Event, **data) -> None:
+        if kind is E.PLAN:
             self.bar = self.progress.add_task("wanflow", total=data["to_run"])
             return
-        if kind in ("finished", "failed", "skipped") and self.bar is not None:
+        if kind in (E.FINISHED, E.FAILED, E.SKIPPED) and self.bar is not None:
             self.progress.advance(self.bar)
-        if kind in ("submitted", "finished", "failed", "skipped", "retry", "reattach",
-                    "interrupt", "notice", "canceled"):
+        if kind in (E.SUBMITTED, E.FINISHED, E.FAILED, E.SKIPPED, E.RETRY, E.REATTACH,
+                    E.INTERRUPT, E.NOTICE, E.CANCELED):
             text = PlainReporter._FORMATS.get(kind, "{message}").format_map(_Blank(data))
-            style = {"failed": "red", "skipped": "yellow", "finished": "green"}.get(kind, "")
+            style = {E.FAILED: "red", E.SKIPPED: "yellow", E.FINISHED: "green"}.get(kind, "")
             self.console.print(text, style=style, markup=False, highlight=False)
-        if kind == "done":
+        if kind is E.DONE:
             self.progress.stop()
             buf = []
             PlainReporter(_Collect(buf))(kind, **data)

@@ -1,56 +1,65 @@
 """A ready queue over the task DAG, free of asyncio so it can be tested on its own.
 
-Like ninja's FindWork/EdgeFinished: tasks become ready when all their deps have finished;
-a failed task marks every dependent as skipped (with the reason) while independent work
-goes on.
+Like ninja's FindWork/EdgeFinished: a task becomes ready when all its dependencies have
+finished; a failed task marks every dependent as skipped (with the reason) while
+independent work goes on. The dependency bookkeeping is the plan's one graph routine.
 """
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from typing import Generic, TypeVar
+
+from ..plan.graph import Graph
+
+N = TypeVar("N", bound=Hashable)
 
 
-class Scheduler:
-    def __init__(self, deps: dict[str, tuple[str, ...]]):
-        self._waiting = {t: len(d) for t, d in deps.items()}
-        self._dependents: dict[str, list[str]] = {t: [] for t in deps}
-        for task, task_deps in deps.items():
-            for dep in task_deps:
-                self._dependents[dep].append(task)
+class Scheduler(Generic[N]):
+    def __init__(self, deps: Mapping[N, Iterable[N]]):
+        self._graph = Graph(deps)
+        self._waiting = self._graph.in_degrees()
         self._ready = deque(t for t, n in self._waiting.items() if n == 0)
-        self._open = set(deps)   # not yet finished, failed or skipped
-        self.skipped: dict[str, str] = {}
+        self._open = set(self._graph.deps)   # not yet finished, failed or skipped
+        self.skipped: dict[N, N] = {}
 
-    def take(self) -> list[str]:
+    def take(self) -> list[N]:
         """Every task that is ready now (each returned once)."""
         out = list(self._ready)
         self._ready.clear()
         return out
 
+    def drain(self) -> Iterator[N]:
+        """Ready tasks, including those that become ready while the caller handles them
+        (a cached task is `done` at once, which can make its dependents ready)."""
+        while self._ready:
+            yield self._ready.popleft()
+
     def has_ready(self) -> bool:
         return bool(self._ready)
 
-    def done(self, task: str) -> None:
+    def done(self, task: N) -> None:
         self._open.discard(task)
-        for nxt in self._dependents[task]:
+        for nxt in self._graph.dependents[task]:
             self._waiting[nxt] -= 1
             if self._waiting[nxt] == 0 and nxt in self._open:
                 self._ready.append(nxt)
 
-    def failed(self, task: str) -> list[str]:
+    def failed(self, task: N) -> list[N]:
         """Mark `task` failed; returns the dependents skipped because of it."""
         self._open.discard(task)
         skipped = []
-        stack = list(self._dependents[task])
+        stack = list(self._graph.dependents[task])
         while stack:
             nxt = stack.pop()
             if nxt in self._open:
                 self._open.discard(nxt)
                 self.skipped[nxt] = task
                 skipped.append(nxt)
-                stack.extend(self._dependents[nxt])
+                stack.extend(self._graph.dependents[nxt])
         return skipped
 
-    def drop(self, tasks) -> None:
+    def drop(self, tasks: Iterable[N]) -> None:
         """Forget tasks that will not be started (e.g. after an interrupt)."""
         for task in tasks:
             self._open.discard(task)
@@ -60,5 +69,5 @@ class Scheduler:
         return not self._open
 
     @property
-    def open(self) -> set[str]:
+    def open(self) -> set[N]:
         return set(self._open)

@@ -1,1 +1,9 @@
-"""Persistent state: content-addressed objects, result records, the journal and the lock file."""
+"""Persistent state: content-addressed objects, result records, the journal and the lock file.
+
+`Store` is a cache directory: `objects` (the content store) and `actions` (the action
+cache, key -> result record). `journal` and `lockfile` hold what a run must not forget.
+"""
+from .actions import Result
+from .cache import Store
+
+__all__ = ["Result", "Store"]

@@ -16,17 +16,16 @@ same file (WAL + busy timeout).
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from ..errors import StoreError
-from .objects import storage_error
+from .sqlite import Database
 
 STATES = ("submitting", "submitted", "finished", "done", "failed", "uncertain")
 LIVE_STATES = ("submitted", "finished")
@@ -76,32 +75,24 @@ def _entry(row) -> JournalEntry:
                         error=error)
 
 
+class _JournalDb(Database):
+    def open_error(self, exc: sqlite3.Error) -> StoreError:
+        if "not a database" in str(exc) or "malformed" in str(exc):
+            return StoreError(
+                f"the journal {self.path} is corrupt ({exc}); move it aside to continue, "
+                "but first check the provider's console for tasks still running: the "
+                "journal is what lets wanflow re-attach to them")
+        return super().open_error(exc)
+
+
 class Journal:
     def __init__(self, path, *, busy_timeout: float = 30.0):
         self.path = Path(path).absolute()
-        self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
-                                   check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise storage_error(exc, "opening the journal", self.path) from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            conn.close()
-            if "not a database" in str(exc) or "malformed" in str(exc):
-                raise StoreError(
-                    f"the journal {self.path} is corrupt ({exc}); move it aside to continue, "
-                    "but first check the provider's console for tasks still running: the "
-                    "journal is what lets wanflow re-attach to them") from exc
-            raise storage_error(exc, "opening the journal", self.path) from exc
-        self._conn: sqlite3.Connection | None = conn
+        # Opened at once: a run must know before submitting anything that it can journal.
+        self._db = _JournalDb(self.path, _SCHEMA, busy_timeout=busy_timeout,
+                              what="the journal", lazy=False)
 
-    def __enter__(self) -> Journal:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -110,15 +101,8 @@ class Journal:
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
 
-    @contextlib.contextmanager
     def _sql(self, action: str):
-        with self._lock:
-            if self._conn is None:
-                raise StoreError(f"the journal {self.path} was closed")
-            try:
-                yield self._conn
-            except sqlite3.Error as exc:
-                raise storage_error(exc, action, self.path) from exc
+        return self._db.sql(action)
 
     def _upsert(self, action, key, task, backend, remote_id, request_id, submitted_at, state,
                 finished=None, error=None) -> None:
@@ -217,9 +201,4 @@ class Journal:
                               (now - older_than,)).rowcount
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                try:
-                    self._conn.close()
-                finally:
-                    self._conn = None
+        self._db.close()

@@ -1,0 +1,88 @@
+"""What a task will do, exactly: its key material, its key and (for a generation) its request.
+
+`prepare` is called once per task per run — by the assessment when the task's inputs are
+already known, else by the executor when they become known — and its result is carried to
+wherever it is needed (state, budget, submit, result record). Pure: no file, network or
+clock access.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .. import models
+from . import keys, request
+from .request import GenRequest
+from .tasks import AssembleTask, AssetTask, FrameTask, GenTask, Output, Task, TaskId
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A task made concrete: key material and key, plus the request and estimate of a
+    generation (billed seconds, and the list price per second where the table has one)."""
+
+    key: str
+    material: dict = field(hash=False, compare=False)
+    request: GenRequest | None = None
+    billed_seconds: float = 0.0
+    price: float | None = None
+
+    @property
+    def list_cost(self) -> float:
+        return self.billed_seconds * self.price if self.price else 0.0
+
+
+def prepare(task: Task, outputs: Mapping[TaskId, Output], *, backend: str,
+            picks: Mapping[str, int]) -> Prepared | None:
+    """`task` made concrete from its inputs' outputs; None while one of them is unknown."""
+    if isinstance(task, AssetTask):
+        out = outputs.get(task.id)
+        if out is None and task.asset.url:   # fetched later; keyed by its URL until then
+            material: dict = {"kind": "asset", "url": task.asset.url}
+        else:
+            material = {"kind": "asset", "digest": out.digest if out else None}
+        return Prepared(keys.key_of(material), material)
+    ins = [outputs.get(i) for i in task.inputs]
+    if any(o is None for o in ins):
+        return None
+    known: dict[TaskId, Output] = dict(zip(task.inputs, ins))  # type: ignore[arg-type]
+    if isinstance(task, GenTask):
+        return _prepare_gen(task, known, backend, picks)
+    if isinstance(task, FrameTask):
+        material = {"kind": "frame", "clip": known[task.inputs[0]].digest,
+                    "frame": task.which}
+        return Prepared(keys.key_of(material), material)
+    assert isinstance(task, AssembleTask)
+    bed = None
+    if task.bed is not None and task.bed_input is not None:
+        bed = {"audio": known[task.bed_input].digest, "volume": task.bed.volume,
+               "duck": task.bed.duck}
+    material = {"kind": task.kind, "clips": [known[c].digest for c in task.clips],
+                "transition": [task.transition.type, task.transition.seconds],
+                "bed": bed, "width": task.width, "height": task.height, "fps": task.fps}
+    return Prepared(keys.key_of(material), material)
+
+
+def _prepare_gen(task: GenTask, known: dict[TaskId, Output], backend: str,
+                 picks: Mapping[str, int]) -> Prepared:
+    blobs = {source: request.Blob(out.digest, out.mime, out.url)
+             for source, out in known.items()}
+    req = request.build(task.shot, task.take, blobs, picks)
+    material = {"kind": "gen", "backend": backend, "take": task.take,
+                "endpoint": req.endpoint, "request": req.body}
+    seconds, price = estimate(task)
+    return Prepared(keys.key_of(material), material, req, seconds, price)
+
+
+def estimate(task: Task) -> tuple[float, float | None]:
+    """(billed seconds, list price per second or None) of a task on the paid backend.
+
+    Known before the task's inputs are: a request's length and tier do not depend on the
+    bytes of its inputs."""
+    if not isinstance(task, GenTask):
+        return 0.0, None
+    info = models.lookup(task.shot.model)
+    assert info is not None   # the checker refuses unknown models
+    tier, _, _ = request.geometry(task.shot, info)
+    return (float(info.clip_seconds(task.shot.duration)),
+            models.price_per_second(task.shot.model, tier))

@@ -1,0 +1,247 @@
+"""One generation, from journal to stored result: the part of a run that costs money.
+
+submit → journal the remote id → wait → download → probe → store. The remote task id is
+journaled before the first poll, so a killed run re-attaches instead of paying twice; a
+submit that was in the air when a run died is reconciled through the provider's task list.
+Quotas: a model's slot (tasks in flight) is taken before the run-wide permit, and one submit
+per model is in the air at a time, paced to the model's submission rate.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from .. import models
+from ..backends.base import Backend, Finished
+from ..errors import BackendError, Interrupted, SubmitUncertain, TaskFailed, WanflowError
+from ..plan.prepare import Prepared
+from ..plan.request import GenRequest
+from ..plan.tasks import GenTask, TaskId
+from ..store import Result, Store
+from ..store.journal import Journal
+from .events import Event
+from .pacing import Pacer, backoff
+from .quotas import Limits, default_limits
+
+
+class Generations:
+    """Runs generation tasks against one backend within per-model quotas."""
+
+    def __init__(self, *, store: Store, journal: Journal, backend: Backend, report,
+                 limits: dict[str, Limits], jobs: int, submit_retries: int,
+                 failed_task_retries: int, backoff_base: float, backoff_cap: float,
+                 resubmit_uncertain: bool, task_models: Callable[[str], str | None]):
+        self.store = store
+        self.journal = journal
+        self.backend = backend
+        self.report = report
+        self.limits = limits
+        self.submit_retries = submit_retries
+        self.failed_task_retries = failed_task_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.resubmit_uncertain = resubmit_uncertain
+        self.task_models = task_models     # task id -> its model (for reconciling)
+        self.stopping = False              # first SIGINT: submit nothing new
+        self.generated = 0
+        self.billed = 0.0
+        self.cost = 0.0
+        self._jobs = asyncio.Semaphore(jobs)
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._rate: dict[str, Pacer] = {}
+        # One submit per model in the air at a time, from the rate token to the journaled
+        # task id: a kill leaves at most one submit per model in doubt, and a reconcile
+        # never sees a sibling's task that is created but not yet journaled.
+        self._submit_lock: dict[str, asyncio.Lock] = {}
+        self._queued: dict[str, int] = {}     # model -> tasks waiting for one of its slots
+        self.polling: dict[TaskId, tuple[str, str]] = {}   # task -> (key, remote id)
+
+    def _quota(self, model: str) -> tuple[asyncio.Semaphore, Pacer, asyncio.Lock]:
+        if model not in self._slots:
+            limits = self.limits.get(model) or default_limits(model)
+            self._slots[model] = asyncio.Semaphore(max(1, limits.concurrency))
+            self._rate[model] = Pacer(limits.submit_rps, margin=1.05)
+            self._submit_lock[model] = asyncio.Lock()
+        return self._slots[model], self._rate[model], self._submit_lock[model]
+
+    async def run(self, task: GenTask, prepared: Prepared, files: dict[str, str],
+                  collect: Callable) -> Result:
+        """Generate `task` (re-attaching to a journaled remote task when there is one) and
+        hand the finished task to `collect(task, prepared, finished)`, which stores it."""
+        req = prepared.request
+        assert req is not None
+        key = prepared.key
+        slots, rate, submit_lock = self._quota(req.model)
+        entry = self.journal.get(key)
+        finished: Finished | None = None
+        attempts_left = self.failed_task_retries
+        if entry is not None and entry.backend == self.backend.identity:
+            if entry.state == "uncertain" and not self.resubmit_uncertain:
+                raise SubmitUncertain(
+                    f"an earlier run submitted {task.id} but never learned whether the task was "
+                    f"created ({entry.error or 'outcome unknown'}); it may be running and billed. "
+                    "Check the provider's task list, then rerun with --resubmit-uncertain to "
+                    "submit it again", code="SubmitUncertain")
+            fresh = time.time() - entry.submitted_at < models.TASK_TTL_SECONDS
+            if entry.state == "submitting" and fresh and not self.resubmit_uncertain:
+                async with submit_lock:
+                    adopted = await self._reconcile(task, key, entry, req)
+                if adopted:
+                    entry = self.journal.get(key)
+            if entry is not None and entry.state == "finished" and entry.finished and fresh:
+                finished = Finished(**entry.finished)
+                self.report(Event.REATTACH, task=task.id, remote_id=entry.remote_id,
+                            state="finished")
+            elif entry is not None and entry.state == "submitted" and fresh:
+                self.report(Event.REATTACH, task=task.id, remote_id=entry.remote_id,
+                            state="submitted")
+                async with self._jobs:
+                    finished = await self._wait(task, key, entry.remote_id, req,
+                                                elapsed=time.time() - entry.submitted_at)
+        try:   # uploads first, outside the model's slot (submit reuses them)
+            await self.backend.prepare(req, files)
+        except BackendError:
+            pass   # submit uploads again and reports the error with its retries
+        while finished is None:
+            # The model's slot before the global permit: a task waiting for its model must
+            # not hold a permit that a task of another, idle model could use.
+            await self._take_slot(req.model, slots)
+            try:
+                async with self._jobs:
+                    if self.stopping:
+                        raise Interrupted("interrupted before submitting")
+                    remote_id = await self._submit(task, key, req, files, rate, submit_lock)
+                    try:
+                        finished = await self._wait(task, key, remote_id, req)
+                    except TaskFailed as err:
+                        self.journal.mark_failed(key, str(err))
+                        if not err.retryable or attempts_left <= 0 or self.stopping:
+                            raise
+                        attempts_left -= 1
+                        self.report(Event.RETRY, task=task.id, why=f"task failed: {err}")
+            finally:
+                slots.release()
+        result = await collect(task, prepared, finished)
+        self.journal.mark_done(key)
+        self.generated += 1
+        self.billed += result.meta.get("billed_seconds") or 0.0
+        self.cost += result.meta.get("cost") or 0.0
+        return result
+
+    async def _reconcile(self, task: GenTask, key: str, entry, req: GenRequest) -> bool:
+        """A run died while submitting: find out whether the provider created the task.
+
+        Lists the model's tasks around the moment of the submit. None that wanflow has not
+        journaled: the submit never landed, so submitting again is safe. Exactly one, and
+        only one submit of this model was in doubt: that is ours, adopt it. Otherwise a
+        person has to decide (--resubmit-uncertain).
+        """
+        if not self.backend.paid:
+            return False
+        doubt = (f"an earlier run was killed while submitting {task.id}; the provider may "
+                 "have created (and be billing) a task wanflow has no id for")
+        start = models.provider_time(entry.submitted_at - 300)
+        end = models.provider_time(entry.submitted_at + 300)
+        try:
+            listed = await self.backend.list_tasks(model_name=req.model, start_time=start,
+                                                   end_time=end, page_size=100)
+        except BackendError as err:
+            raise SubmitUncertain(f"{doubt}, and listing tasks to check failed: {err}",
+                                  code="SubmitUncertain") from None
+        if listed is None:
+            raise SubmitUncertain(doubt, code="SubmitUncertain")
+        identity = self.backend.identity
+        journaled = {e.remote_id for e in self.journal.entries(backend=identity)}
+        candidates = [t.get("task_id") for t in listed if t.get("task_id") not in journaled]
+        in_doubt = [e for e in self.journal.entries(backend=identity, states=("submitting",))
+                    if self.task_models(e.task) == req.model]
+        if not candidates:
+            self.report(Event.NOTICE, message=f"{task.id}: the interrupted submit never "
+                        "reached the provider; submitting it now")
+            return False
+        if len(candidates) == 1 and len(in_doubt) == 1:
+            self.journal.record_submit(key, task.id, identity, candidates[0], None,
+                                       entry.submitted_at)
+            self.report(Event.NOTICE, message=f"{task.id}: adopted {candidates[0]}, created "
+                        "by the interrupted submit")
+            return True
+        raise SubmitUncertain(f"{doubt}; unjournaled tasks of {req.model} from that time: "
+                              f"{', '.join(map(str, candidates[:5]))}. Check them, then rerun "
+                              "with --resubmit-uncertain to submit again",
+                              code="SubmitUncertain")
+
+    async def _submit(self, task: GenTask, key: str, req: GenRequest, files: dict[str, str],
+                      rate: Pacer, lock: asyncio.Lock) -> str:
+        attempt = 0
+        identity = self.backend.identity
+        while True:
+            held = False
+
+            async def before_send() -> None:
+                # Called by the backend after uploads, right before the POST: take the
+                # model's submit slot and rate token, then journal the intent, so a kill
+                # during the request leaves a trace to reconcile.
+                nonlocal held
+                await lock.acquire()
+                held = True
+                await rate.acquire()
+                self.journal.record_intent(key, task.id, identity)
+
+            delay = None
+            try:
+                submitted = await self.backend.submit(req, files, before_send=before_send)
+                self.journal.record_submit(key, task.id, identity, submitted.remote_id,
+                                           submitted.request_id)
+            except SubmitUncertain as err:
+                self.journal.record_uncertain(key, task.id, identity, str(err))
+                raise
+            except BackendError as err:
+                self.journal.forget(key)  # the provider refused it: definitely not created
+                if not err.retryable or attempt >= self.submit_retries or self.stopping:
+                    raise
+                delay = err.retry_after if err.retry_after else backoff(
+                    attempt, self.backoff_base, self.backoff_cap)
+                attempt += 1
+                self.report(Event.RETRY, task=task.id, why=str(err), delay=round(delay, 2))
+            finally:
+                if held:
+                    lock.release()
+            if delay is not None:   # back off without holding the model's submit slot
+                await asyncio.sleep(delay)
+                continue
+            # Journaled before the first poll: a killed run resumes this id, never resubmits.
+            self.report(Event.SUBMITTED, task=task.id, remote_id=submitted.remote_id)
+            return submitted.remote_id
+
+    async def _take_slot(self, model: str, slots: asyncio.Semaphore) -> None:
+        """Wait for one of the model's slots, counted so that pollers know work is queued."""
+        self._queued[model] = self._queued.get(model, 0) + 1
+        try:
+            await slots.acquire()
+        finally:
+            self._queued[model] -= 1
+
+    async def _wait(self, task: GenTask, key: str, remote_id: str, req: GenRequest,
+                    elapsed: float = 0.0) -> Finished:
+        self.polling[task.id] = (key, remote_id)
+        model = req.model
+        try:
+            finished = await self.backend.wait(
+                remote_id, req, elapsed=elapsed,
+                urgent=lambda: self._queued.get(model, 0) > 0)
+        finally:
+            self.polling.pop(task.id, None)
+        self.journal.mark_finished(key, finished.to_dict())
+        return finished
+
+    async def cancel_pending(self, polling: dict[TaskId, tuple[str, str]]) -> None:
+        """On abort: cancel remote tasks still queued (unbilled); the rest stay journaled."""
+        for tid, (key, remote_id) in polling.items():
+            try:
+                if await self.backend.cancel(remote_id):
+                    self.journal.mark_failed(key, "canceled on abort")
+                    self.report(Event.CANCELED, task=tid, remote_id=remote_id)
+            except WanflowError:
+                pass
+

@@ -1,0 +1,72 @@
+"""Text views of a session for people: the plan table, the status listing, the task graph."""
+from __future__ import annotations
+
+from ..models import PRICE_CURRENCY, PRICE_NOTE
+from ..plan.assess import CACHED
+from ..plan.planner import Plan
+from . import budget
+from .session import Session
+
+
+def plan_table(session: Session, *, explain: bool = False) -> str:
+    states = session.states
+    paid = session.backend.paid
+    rows = []
+    width = max((len(t) for t in states), default=4)
+    for s in states.values():
+        if s.status == CACHED and not explain:
+            continue
+        cost = f"{s.cost:8.2f}" if s.cost and paid else "       -"
+        secs = f"{s.billed_seconds:6.1f}" if s.status != CACHED and s.billed_seconds else "     -"
+        line = f"{s.task:<{width}}  {s.status:<9}  {secs}  {cost}  {s.reason}"
+        if explain and s.key:
+            line += f"\n{'':<{width}}  key {s.key}"
+        rows.append(line)
+    t = budget.totals(states)
+    head = f"{'task':<{width}}  {'status':<9}  {'bill s':>6}  {'cost':>8}  reason"
+    if paid:
+        money = (f"{t['billed_seconds']:.1f} billed s, estimated cost {t['cost']:.2f} "
+                 f"{PRICE_CURRENCY} ({PRICE_NOTE})")
+    else:
+        money = (f"preview: free (on DashScope: {t['billed_seconds']:.1f} billed s, about "
+                 f"{t['list_cost']:.2f} {PRICE_CURRENCY})")
+    foot = (f"{t['tasks']} tasks: {t['cached']} cached, {t['to_run']} to run, "
+            f"{t['in_flight']} in flight; {money}")
+    return "\n".join([head, *rows, foot]) if rows else foot
+
+
+def status_text(report: dict) -> str:
+    t = report["totals"]
+    lines = [f"{report['spec']} ({report['backend']}): {t['cached']}/{t['tasks']} tasks up to "
+             f"date, {t['to_run']} stale, {t['in_flight']} in flight"]
+    for item in report["stale"][:50]:
+        lines.append(f"  stale      {item['task']}  ({item['reason']})")
+    if len(report["stale"]) > 50:
+        lines.append(f"  ... and {len(report['stale']) - 50} more")
+    for item in report["in_flight"]:
+        lines.append(f"  in flight  {item['task']}  {item['remote_id']} ({item['state']})")
+    for item in report["outputs"]:
+        mark = "ok" if item["up_to_date"] else ("stale" if item["exists"] else "missing")
+        lines.append(f"  {mark:<9}  {item['path']}")
+    return "\n".join(lines)
+
+
+def graph_text(plan: Plan, fmt: str) -> str:
+    """The task DAG as Graphviz dot or Mermaid."""
+    ids = {tid: f"t{i}" for i, tid in enumerate(plan.tasks)}
+    edges = plan.dag.edges()
+    if fmt == "dot":
+        lines = ["digraph wanflow {", "  rankdir=LR;"]
+        for tid, task in plan.tasks.items():
+            shape = {"gen": "box", "asset": "note", "frame": "ellipse"}.get(task.kind, "box3d")
+            lines.append(f'  {ids[tid]} [label="{tid}", shape={shape}];')
+        lines += [f"  {ids[a]} -> {ids[b]};" for a, b in edges]
+        lines.append("}")
+        return "\n".join(lines)
+    lines = ["flowchart LR"]
+    for tid, task in plan.tasks.items():
+        open_, close = {"gen": ("[", "]"), "asset": ("[/", "/]"), "frame": ("(", ")")}.get(
+            task.kind, ("[[", "]]"))
+        lines.append(f'  {ids[tid]}{open_}"{tid}"{close}')
+    lines += [f"  {ids[a]} --> {ids[b]}" for a, b in edges]
+    return "\n".join(lines)
