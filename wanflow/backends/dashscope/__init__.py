@@ -1,7 +1,7 @@
 """The DashScope backend: Alibaba's Wan task protocol over async HTTP (reference §1–§7).
 
-submit → (the caller journals the task id) → wait → download, plus cancel and list. This is
-the only module that imports httpx. Policies, in short:
+submit → (the caller journals the task id) → wait → download, plus cancel and list. Every
+request goes through `transport.Http`, wanflow's only httpx import. Policies, in short:
 
 * submit is never retried here. Errors say whether a retry is safe: nothing sent (connect
   failure, 429, 503) → `retryable=True`; sent but no answer (read timeout, reset, 500/502/504)
@@ -40,14 +40,13 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
-
 from ... import models
 from ..base import Finished, Submitted
 from ...errors import (AuthError, BackendError, ConfigError, DownloadError, RateLimited,
                      SubmitUncertain, TaskFailed)
 from ...plan.request import Blob, GenRequest, substitute
 from ...run.pacing import Pacer, backoff
+from .transport import AsyncTransport, Http, Response, Secret, Stage, TransportFailure
 
 __all__ = ["DashScopeBackend", "Submitted", "Finished", "estimate_seconds", "UPLOAD_REUSE_SECONDS"]
 
@@ -68,10 +67,6 @@ POLICY_ATTEMPTS = 3
 OSS_ATTEMPTS = 3
 EXPIRY_SKEW = 300           # s: an Expires this far in the past is expired without asking
 
-ASYNC_HEADER = "X-DashScope-Async"
-RESOLVE_HEADER = "X-DashScope-OssResourceResolve"
-WORKSPACE_HEADER = "X-DashScope-WorkSpace"
-
 # Task failure codes after which the same request may be submitted again (failed tasks are
 # not billed). InternalError.Algo is a media-URL problem (reference §5): fix, don't retry.
 _RETRYABLE_TASK_CODES = ("InternalError", "ModelServiceFailed", "SystemError")
@@ -82,26 +77,6 @@ _QUOTA_429 = ("Throttling.AllocationQuota", "PrepaidBillOverdue", "PostpaidBillO
 _UNCERTAIN_ADVICE = ("the submit may have created a task that is billed; check `GET /tasks` "
                      "(wanflow status) or the Model Studio console for it, then rerun with "
                      "--resubmit-uncertain to submit again")
-
-
-class _Secret:
-    """Holds the API key; repr/str never show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<hidden>"
-
-    __str__ = __repr__
-
-    def __reduce__(self):  # never pickle a key along with a backend
-        raise TypeError("the API key is not picklable")
 
 
 def estimate_seconds(request: GenRequest) -> float:
@@ -118,7 +93,7 @@ def default_poll_first(request: GenRequest) -> float:
     return min(120.0, max(5.0, 0.75 * estimate_seconds(request)))
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers) -> float | None:
     ms = headers.get("retry-after-ms")
     if ms:
         try:
@@ -177,12 +152,12 @@ class DashScopeBackend:
                  workspace: str | None = None, poll_first: float | None = None,
                  poll_max: float = 30.0, wait_timeout: float = 1800.0,
                  query_qps: float = models.QUERY_QPS,
-                 transport: httpx.AsyncBaseTransport | None = None,
+                 transport: AsyncTransport | None = None,
                  upload_cache_dir: str | None = None, timeout: float = 60.0,
                  download_attempts: int = DOWNLOAD_ATTEMPTS, retry_backoff: float = RETRY_BACKOFF):
         if not api_key or not str(api_key).strip():
             raise ConfigError("no DashScope API key: set DASHSCOPE_API_KEY")
-        self._key = _Secret(str(api_key).strip())
+        self._key = Secret(str(api_key).strip())
         if query_qps <= 0:
             raise ConfigError(f"query_qps must be positive, not {query_qps}")
         if poll_max <= 0 or wait_timeout <= 0 or timeout <= 0:
@@ -233,12 +208,8 @@ class DashScopeBackend:
         self._account = hashlib.sha256(
             b"wanflow-dashscope-account\0" + self._key.reveal().encode() + b"\0"
             + self.base_url.encode()).hexdigest()[:16]
-        self._client = httpx.AsyncClient(
-            transport=transport, http1=True, http2=False, follow_redirects=False,
-            timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16,
-                                keepalive_expiry=30.0),
-            headers={"User-Agent": "wanflow-dashscope/1"})
+        self._http = Http(base_url=self.base_url, key=self._key, workspace=self.workspace,
+                          timeout=self.timeout, transport=transport)
 
     def __repr__(self) -> str:
         return (f"DashScopeBackend(base_url={self.base_url!r}, region={self.region!r}, "
@@ -251,34 +222,14 @@ class DashScopeBackend:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     # ------------------------------------------------------------------ helpers
 
     def _scrub(self, text) -> str:
-        text = "" if text is None else str(text)
-        key = self._key.reveal()
-        if key and key in text:
-            text = text.replace(key, "<api-key>")
-        return text
+        return self._key.scrub(text)
 
-    def _headers(self, *, submit: bool = False) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self._key.reveal()}", "Accept": "application/json"}
-        if submit:
-            headers["Content-Type"] = "application/json"
-            headers[ASYNC_HEADER] = "enable"
-        if self.workspace:
-            headers[WORKSPACE_HEADER] = self.workspace
-        return headers
-
-    def _url(self, path: str) -> str:
-        return f"{self.base_url}/{path.lstrip('/')}"
-
-    def _transport_text(self, exc: Exception) -> str:
-        detail = str(exc) or exc.__class__.__name__
-        return self._scrub(f"{exc.__class__.__name__}: {detail}")
-
-    def _parse_error(self, resp: httpx.Response) -> tuple[str | None, str, str | None]:
+    def _parse_error(self, resp: Response) -> tuple[str | None, str, str | None]:
         """(code, message, request_id) of an error response, verbatim from the provider."""
         code = message = rid = None
         try:
@@ -303,7 +254,7 @@ class DashScopeBackend:
             message = f"HTTP {resp.status_code} {resp.reason_phrase}".strip()
         return (self._scrub(code) if code else None), self._scrub(message), rid
 
-    def _error(self, resp: httpx.Response, *, op: str) -> BackendError:
+    def _error(self, resp: Response, *, op: str) -> BackendError:
         """Map an HTTP error response to an exception (reference §5)."""
         status = resp.status_code
         code, message, rid = self._parse_error(resp)
@@ -341,32 +292,12 @@ class DashScopeBackend:
         if before_send is not None:
             await before_send()
         body = substitute(request.body, urls)
-        headers = self._headers(submit=True)
-        if resolve:
-            headers[RESOLVE_HEADER] = "enable"
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        url = self._url(request.endpoint)
         sent_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         try:
-            resp = await self._client.post(url, content=content, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise BackendError(f"could not reach {self.base_url} ({self._transport_text(exc)}); "
-                               "the submit was not sent, so it is safe to retry",
-                               code="ConnectError", retryable=True) from None
-        except (httpx.WriteError, httpx.WriteTimeout) as exc:
-            # The body was not fully sent: the server cannot have acted on it.
-            raise BackendError(f"the submit to {self.base_url} broke off while sending "
-                               f"({self._transport_text(exc)}); no task was created, safe to retry",
-                               code="SendError", retryable=True) from None
-        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
-            raise BackendError(f"cannot send to {self.base_url}: {self._transport_text(exc)}",
-                               code="ProtocolError", retryable=False) from None
-        except httpx.TransportError as exc:
-            what = ("no answer within the timeout" if isinstance(exc, httpx.TimeoutException)
-                    else "the connection failed after the request was sent")
-            raise SubmitUncertain(f"submit of a {request.model} task at {sent_at}: {what} "
-                                  f"({self._transport_text(exc)}); {_UNCERTAIN_ADVICE}",
-                                  code="SubmitUncertain", retryable=False) from None
+            resp = await self._http.post_task(request.endpoint, content, resolve_oss=resolve)
+        except TransportFailure as exc:
+            raise self._unsent_or_uncertain(exc, request.model, sent_at) from None
         if not resp.is_success:
             raise self._error(resp, op="submit")
         try:
@@ -384,6 +315,26 @@ class DashScopeBackend:
                                   status=resp.status_code, retryable=False)
         log.debug("submitted %s task %s (request %s)", request.model, task_id, rid)
         return Submitted(remote_id=str(task_id), request_id=rid)
+
+    def _unsent_or_uncertain(self, exc: TransportFailure, model: str,
+                             sent_at: str) -> BackendError:
+        """The error for a submit without an answer: safe to retry only if nothing was sent."""
+        if exc.stage is Stage.CONNECT:
+            return BackendError(f"could not reach {self.base_url} ({exc.text}); "
+                                "the submit was not sent, so it is safe to retry",
+                                code="ConnectError", retryable=True)
+        if exc.stage is Stage.SEND:  # the server cannot have acted on half a body
+            return BackendError(f"the submit to {self.base_url} broke off while sending "
+                                f"({exc.text}); no task was created, safe to retry",
+                                code="SendError", retryable=True)
+        if exc.stage is Stage.UNSENDABLE:
+            return BackendError(f"cannot send to {self.base_url}: {exc.text}",
+                                code="ProtocolError", retryable=False)
+        what = ("no answer within the timeout" if exc.stage is Stage.NO_ANSWER
+                else "the connection failed after the request was sent")
+        return SubmitUncertain(f"submit of a {model} task at {sent_at}: {what} "
+                               f"({exc.text}); {_UNCERTAIN_ADVICE}",
+                               code="SubmitUncertain", retryable=False)
 
     # ------------------------------------------------------------------ inputs
 
@@ -470,11 +421,10 @@ class DashScopeBackend:
                 await asyncio.sleep(max(backoff(attempt - 1, self.retry_backoff, RETRY_BACKOFF_CAP),
                                         (last.retry_after or 0) if last else 0))
             try:
-                resp = await self._client.get(self._url("uploads"),
-                                              params={"action": "getPolicy", "model": model},
-                                              headers=self._headers())
-            except httpx.TransportError as exc:
-                last = BackendError(f"getPolicy for {model} failed: {self._transport_text(exc)}",
+                resp = await self._http.get("uploads",
+                                            params={"action": "getPolicy", "model": model})
+            except TransportFailure as exc:
+                last = BackendError(f"getPolicy for {model} failed: {exc.text}",
                                     code="UploadPolicyError", retryable=True)
                 continue
             if resp.is_success:
@@ -531,13 +481,11 @@ class DashScopeBackend:
                     fields[v4.replace("_", "-")] = str(p[v4])
             try:
                 with open(path, "rb") as fh:
-                    resp = await self._client.post(
-                        str(p["upload_host"]), data=fields,
-                        files={"file": (os.path.basename(object_key), fh, blob.mime)},
-                        timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout),
-                                              write=max(self.timeout, 600.0)))
-            except httpx.TransportError as exc:
-                last = BackendError(f"upload of {name} failed: {self._transport_text(exc)}",
+                    resp = await self._http.post_form(
+                        str(p["upload_host"]), fields,
+                        (os.path.basename(object_key), fh, blob.mime))
+            except TransportFailure as exc:
+                last = BackendError(f"upload of {name} failed: {exc.text}",
                                     code="UploadError", retryable=True)
                 continue
             if resp.is_success:
@@ -652,10 +600,9 @@ class DashScopeBackend:
             polls += 1
             retry_after = None
             try:
-                resp = await self._client.get(self._url(f"tasks/{remote_id}"),
-                                              headers=self._headers())
-            except httpx.TransportError as exc:
-                last_error = self._transport_text(exc)
+                resp = await self._http.get(f"tasks/{remote_id}")
+            except TransportFailure as exc:
+                last_error = exc.text
                 log.debug("poll of %s failed: %s", remote_id, last_error)
                 resp = None
             if resp is not None:
@@ -680,14 +627,14 @@ class DashScopeBackend:
                 interval = min(interval, self.poll_max * URGENT_SHARE)
             delay = max(interval, retry_after or 0.0)
 
-    def _unknown(self, remote_id: str, resp: httpx.Response, rid: str | None = None) -> TaskFailed:
+    def _unknown(self, remote_id: str, resp: Response, rid: str | None = None) -> TaskFailed:
         rid = rid or resp.headers.get("x-request-id")
         return TaskFailed(f"task {remote_id} is unknown to DashScope: the id is wrong, belongs to "
                           "another account or region, or has expired (task data is kept 24 h); "
                           "polling will not recover it", code="UNKNOWN", request_id=rid,
                           status=resp.status_code, retryable=False)
 
-    def _task_outcome(self, remote_id: str, request: GenRequest, resp: httpx.Response):
+    def _task_outcome(self, remote_id: str, request: GenRequest, resp: Response):
         """Finished for SUCCEEDED; raises for terminal failures; else the status string."""
         try:
             data = resp.json()
@@ -743,7 +690,7 @@ class DashScopeBackend:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def _expired(self, finished: Finished, shown: str, resp: httpx.Response | None = None):
+    def _expired(self, finished: Finished, shown: str, resp: Response | None = None):
         return DownloadError(
             f"the result URL of task {finished.remote_id} has expired (result URLs live 24 h): "
             f"{shown}; the video cannot be recovered without generating it again",
@@ -768,8 +715,7 @@ class DashScopeBackend:
                     fh.truncate()
                     hasher, have = hashlib.sha256(), 0
                 try:
-                    async with self._client.stream("GET", url, headers=headers,
-                                                   follow_redirects=True) as resp:
+                    async with self._http.stream(url, headers=headers) as resp:
                         if resp.status_code == 403:
                             body = (await resp.aread()).decode("utf-8", "replace")
                             expires = _expires_at(url)
@@ -811,8 +757,8 @@ class DashScopeBackend:
                             fh.write(chunk)
                             hasher.update(chunk)
                             have += len(chunk)
-                except httpx.TransportError as exc:
-                    last = f"{self._transport_text(exc)} after {have} bytes"
+                except TransportFailure as exc:
+                    last = f"{exc.text} after {have} bytes"
                     log.debug("download of %s: %s", shown, last)
                     continue
                 if total is not None and have < total:
@@ -831,7 +777,7 @@ class DashScopeBackend:
                             code="DownloadFailed", retryable=True)
 
     @staticmethod
-    def _expected_total(resp: httpx.Response, have: int):
+    def _expected_total(resp: Response, have: int):
         """Bytes the file will have once this response is read; None if unknown; False if the
         response does not continue at `have`."""
         if resp.status_code == 206:
@@ -853,10 +799,9 @@ class DashScopeBackend:
         finished or unknown)."""
         await self._poll_pacer.acquire()
         try:
-            resp = await self._client.post(self._url(f"tasks/{remote_id}/cancel"),
-                                           headers=self._headers())
-        except httpx.TransportError as exc:
-            raise BackendError(f"cancel of task {remote_id} failed: {self._transport_text(exc)}",
+            resp = await self._http.post(f"tasks/{remote_id}/cancel")
+        except TransportFailure as exc:
+            raise BackendError(f"cancel of task {remote_id} failed: {exc.text}",
                                code="TransportError", retryable=True) from None
         if resp.is_success:
             return True
@@ -876,10 +821,9 @@ class DashScopeBackend:
             params[key] = str(value)
         await self._list_pacer.acquire()
         try:
-            resp = await self._client.get(self._url("tasks"), params=params,
-                                          headers=self._headers())
-        except httpx.TransportError as exc:
-            raise BackendError(f"listing tasks failed: {self._transport_text(exc)}",
+            resp = await self._http.get("tasks", params=params)
+        except TransportFailure as exc:
+            raise BackendError(f"listing tasks failed: {exc.text}",
                                code="TransportError", retryable=True) from None
         if not resp.is_success:
             raise self._error(resp, op="list")
