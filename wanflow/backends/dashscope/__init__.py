@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import hashlib
 import json
 import logging
@@ -42,10 +41,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from ... import models
 from ..base import Finished, Submitted
-from ...errors import (AuthError, BackendError, ConfigError, DownloadError, RateLimited,
-                     SubmitUncertain, TaskFailed)
+from ...errors import BackendError, ConfigError, DownloadError, SubmitUncertain, TaskFailed
 from ...plan.request import Blob, GenRequest, substitute
 from ...run.pacing import Pacer, backoff
+from .errors import (RETRY_BACKOFF, RETRY_BACKOFF_CAP, UNCERTAIN_ADVICE, api_error, parse_error,
+                     task_code_retryable)
 from .transport import AsyncTransport, Http, Response, Secret, Stage, TransportFailure
 
 __all__ = ["DashScopeBackend", "Submitted", "Finished", "estimate_seconds", "UPLOAD_REUSE_SECONDS"]
@@ -61,22 +61,9 @@ URGENT_SHARE = 1 / 6        # of poll_max, while other tasks wait for this one's
 POLL_JITTER = 0.10          # ± fraction applied to every poll delay
 QPS_HEADROOM = 0.9          # pace at 90 % of the limit: room for network jitter
 DOWNLOAD_ATTEMPTS = 5
-RETRY_BACKOFF = 0.5         # first backoff of internal GET/download/upload retries (doubles, cap 8 s)
-RETRY_BACKOFF_CAP = 8.0
 POLICY_ATTEMPTS = 3
 OSS_ATTEMPTS = 3
 EXPIRY_SKEW = 300           # s: an Expires this far in the past is expired without asking
-
-# Task failure codes after which the same request may be submitted again (failed tasks are
-# not billed). InternalError.Algo is a media-URL problem (reference §5): fix, don't retry.
-_RETRYABLE_TASK_CODES = ("InternalError", "ModelServiceFailed", "SystemError")
-# 429 codes that are about money or quota, not speed: waiting a moment does not help.
-_QUOTA_429 = ("Throttling.AllocationQuota", "PrepaidBillOverdue", "PostpaidBillOverdue",
-              "CommodityNotPurchased")
-
-_UNCERTAIN_ADVICE = ("the submit may have created a task that is billed; check `GET /tasks` "
-                     "(wanflow status) or the Model Studio console for it, then rerun with "
-                     "--resubmit-uncertain to submit again")
 
 
 def estimate_seconds(request: GenRequest) -> float:
@@ -91,34 +78,6 @@ def estimate_seconds(request: GenRequest) -> float:
 def default_poll_first(request: GenRequest) -> float:
     """First poll at ~¾ of the expected time, between 5 s and 2 min."""
     return min(120.0, max(5.0, 0.75 * estimate_seconds(request)))
-
-
-def _retry_after(headers) -> float | None:
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-def _xml_field(text: str, name: str) -> str | None:
-    m = re.search(rf"<{name}>(.*?)</{name}>", text, re.S)
-    return m.group(1).strip() if m else None
 
 
 def _expires_at(url: str) -> float | None:
@@ -229,54 +188,8 @@ class DashScopeBackend:
     def _scrub(self, text) -> str:
         return self._key.scrub(text)
 
-    def _parse_error(self, resp: Response) -> tuple[str | None, str, str | None]:
-        """(code, message, request_id) of an error response, verbatim from the provider."""
-        code = message = rid = None
-        try:
-            data = resp.json()
-        except (ValueError, UnicodeDecodeError):
-            data = None
-        if isinstance(data, dict):
-            code = data.get("code")
-            message = data.get("message") or data.get("msg")
-            rid = data.get("request_id")
-            err = data.get("error")
-            if isinstance(err, dict):
-                code = code or err.get("code") or err.get("type")
-                message = message or err.get("message")
-        else:
-            text = resp.text.strip()
-            code = _xml_field(text, "Code")  # OSS answers in XML
-            message = _xml_field(text, "Message") or text[:500]
-            rid = _xml_field(text, "RequestId")
-        rid = rid or resp.headers.get("x-request-id")
-        if not message:
-            message = f"HTTP {resp.status_code} {resp.reason_phrase}".strip()
-        return (self._scrub(code) if code else None), self._scrub(message), rid
-
     def _error(self, resp: Response, *, op: str) -> BackendError:
-        """Map an HTTP error response to an exception (reference §5)."""
-        status = resp.status_code
-        code, message, rid = self._parse_error(resp)
-        retry_after = _retry_after(resp.headers)
-        should_retry = resp.headers.get("x-should-retry", "").lower()
-        kw = dict(code=code, request_id=rid, status=status, retry_after=retry_after)
-        if status == 401:
-            return AuthError(f"{message} (check DASHSCOPE_API_KEY; keys only work in their own "
-                             f"region — this backend talks to {self.base_url})",
-                             retryable=False, **kw)
-        if status == 429:
-            if code and code.startswith(_QUOTA_429):
-                return BackendError(message, retryable=False, **kw)
-            return RateLimited(message, retryable=should_retry != "false", **kw)
-        if status in (408, 503):  # the gateway did not take the request on
-            return BackendError(message, retryable=should_retry != "false", **kw)
-        if status >= 500:
-            if op == "submit":
-                return SubmitUncertain(f"{message} — HTTP {status} after the submit was sent: "
-                                       f"{_UNCERTAIN_ADVICE}", retryable=False, **kw)
-            return BackendError(message, retryable=True, **kw)
-        return BackendError(message, retryable=False, **kw)
+        return api_error(resp, op=op, scrub=self._scrub, base_url=self.base_url)
 
     # ------------------------------------------------------------------ submit
 
@@ -310,7 +223,7 @@ class DashScopeBackend:
         if not task_id:
             raise SubmitUncertain(f"submit of a {request.model} task at {sent_at} answered HTTP "
                                   f"{resp.status_code} without a task id "
-                                  f"({self._scrub(resp.text[:300])!r}); {_UNCERTAIN_ADVICE}",
+                                  f"({self._scrub(resp.text[:300])!r}); {UNCERTAIN_ADVICE}",
                                   code="SubmitUncertain", request_id=rid,
                                   status=resp.status_code, retryable=False)
         log.debug("submitted %s task %s (request %s)", request.model, task_id, rid)
@@ -333,7 +246,7 @@ class DashScopeBackend:
         what = ("no answer within the timeout" if exc.stage is Stage.NO_ANSWER
                 else "the connection failed after the request was sent")
         return SubmitUncertain(f"submit of a {model} task at {sent_at}: {what} "
-                               f"({exc.text}); {_UNCERTAIN_ADVICE}",
+                               f"({exc.text}); {UNCERTAIN_ADVICE}",
                                code="SubmitUncertain", retryable=False)
 
     # ------------------------------------------------------------------ inputs
@@ -490,7 +403,7 @@ class DashScopeBackend:
                 continue
             if resp.is_success:
                 return f"oss://{object_key}"
-            code, message, rid = self._parse_error(resp)
+            code, message, rid = parse_error(resp, self._scrub)
             if resp.status_code in (403, 409) and code == "FileAlreadyExists":
                 return f"oss://{object_key}"  # an earlier attempt landed
             if resp.status_code == 403 and "expire" in message.lower() and attempt < OSS_ATTEMPTS:
@@ -655,10 +568,8 @@ class DashScopeBackend:
         if status == "FAILED":
             code = self._scrub(output.get("code")) or "TaskFailed"
             message = self._scrub(output.get("message")) or "the task failed without a message"
-            retryable = (code.startswith(_RETRYABLE_TASK_CODES) and code != "InternalError.Algo"
-                         or "timeout" in code.lower())
             raise TaskFailed(message, code=code, request_id=rid, status=resp.status_code,
-                             retryable=retryable)
+                             retryable=task_code_retryable(code))
         if status in ("CANCELED", "CANCELLED"):
             raise TaskFailed(f"task {remote_id} was canceled", code="Canceled", request_id=rid,
                              status=resp.status_code, retryable=False)
@@ -722,7 +633,7 @@ class DashScopeBackend:
                             if "expired" in body.lower() or (expires is not None
                                                              and expires < time.time()):
                                 raise self._expired(finished, shown, resp)
-                            code, message, rid = self._parse_error(resp)
+                            code, message, rid = parse_error(resp, self._scrub)
                             raise DownloadError(f"download of {shown} refused: {message}",
                                                 code=code or "HTTP403", request_id=rid,
                                                 status=403, retryable=False)
@@ -730,13 +641,13 @@ class DashScopeBackend:
                             resumable, last = False, "range not satisfiable"
                             continue  # start over
                         if resp.status_code in (404, 410):
-                            code, message, rid = self._parse_error(resp)
+                            code, message, rid = parse_error(resp, self._scrub)
                             raise DownloadError(f"download of {shown} failed: {message}",
                                                 code=code or f"HTTP{resp.status_code}",
                                                 request_id=rid, status=resp.status_code,
                                                 retryable=False)
                         if not resp.is_success:
-                            code, message, _ = self._parse_error(resp)
+                            code, message, _ = parse_error(resp, self._scrub)
                             last = f"HTTP {resp.status_code}: {message}"
                             if resp.status_code >= 500 or resp.status_code in (408, 429):
                                 continue
