@@ -18,6 +18,7 @@ import pytest
 
 from wanflow import models
 from wanflow.backends.dashscope import UPLOAD_CACHE_FILE, DashScopeBackend
+from wanflow.backends.dashscope.polling import PollSchedule, jittered
 from wanflow.backends.emulator import Emulator, Faults
 from wanflow.errors import (AuthError, BackendError, ConfigError, DownloadError, RateLimited,
                             SubmitUncertain, TaskFailed)
@@ -334,6 +335,18 @@ def test_wait_returns_finished_with_usage_and_actual_prompt(emu):
     assert done.usage["duration"] == 5 and done.billed_seconds == 5.0
     assert done.actual_prompt and done.actual_prompt.startswith("a cheetah")
     assert done.request_id
+
+
+def test_poll_schedule_first_near_expected_then_proportional_capped_and_urgent():
+    s = PollSchedule(first=20.0, poll_max=30.0, timeout=1800.0)
+    assert s.first_delay(0.0) == 20.0 and s.first_delay(-3.0) == 20.0
+    assert s.first_delay(15.0) == 5.0 and s.first_delay(60.0) == 0.0  # a resumed wait
+    assert s.next_delay(50.0, urgent=False, retry_after=None) == pytest.approx(10.0)
+    assert s.next_delay(0.0, urgent=False, retry_after=None) == 1e-3
+    assert s.next_delay(1000.0, urgent=False, retry_after=None) == 30.0
+    assert s.next_delay(1000.0, urgent=True, retry_after=None) == pytest.approx(5.0)
+    assert s.next_delay(50.0, urgent=False, retry_after=12.0) == 12.0
+    assert all(9.0 <= jittered(10.0) <= 11.0 for _ in range(200))
 
 
 def test_polls_stay_under_query_qps_across_concurrent_waits():

@@ -32,7 +32,6 @@ import json
 import logging
 import mimetypes
 import os
-import random
 import re
 import tempfile
 import time
@@ -41,11 +40,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from ... import models
 from ..base import Finished, Submitted
-from ...errors import BackendError, ConfigError, DownloadError, SubmitUncertain, TaskFailed
+from ...errors import BackendError, ConfigError, DownloadError, SubmitUncertain
 from ...plan.request import Blob, GenRequest, substitute
 from ...run.pacing import Pacer, backoff
-from .errors import (RETRY_BACKOFF, RETRY_BACKOFF_CAP, UNCERTAIN_ADVICE, api_error, parse_error,
-                     task_code_retryable)
+from .errors import (RETRY_BACKOFF, RETRY_BACKOFF_CAP, UNCERTAIN_ADVICE, api_error,
+                     parse_error)
+from .polling import (QPS_HEADROOM, PollSchedule, default_poll_first, estimate_seconds,
+                      wait_for_task)
 from .transport import AsyncTransport, Http, Response, Secret, Stage, TransportFailure
 
 __all__ = ["DashScopeBackend", "Submitted", "Finished", "estimate_seconds", "UPLOAD_REUSE_SECONDS"]
@@ -56,28 +57,10 @@ log = logging.getLogger(__name__)
 UPLOAD_REUSE_SECONDS = models.UPLOAD_TTL_SECONDS - 3600
 UPLOAD_CACHE_FILE = "dashscope-uploads.json"
 
-POLL_FRACTION = 0.20        # after the first poll: interval = this × time since submit
-URGENT_SHARE = 1 / 6        # of poll_max, while other tasks wait for this one's slot
-POLL_JITTER = 0.10          # ± fraction applied to every poll delay
-QPS_HEADROOM = 0.9          # pace at 90 % of the limit: room for network jitter
 DOWNLOAD_ATTEMPTS = 5
 POLICY_ATTEMPTS = 3
 OSS_ATTEMPTS = 3
 EXPIRY_SKEW = 300           # s: an Expires this far in the past is expired without asking
-
-
-def estimate_seconds(request: GenRequest) -> float:
-    """A rough wall time for a generation (reference §3.1: typically 1–5 min)."""
-    per_second = {"480P": 3.0, "720P": 6.0, "1080P": 10.0}.get(request.resolution, 8.0)
-    estimate = 20.0 + float(request.duration) * per_second
-    if (request.body.get("parameters") or {}).get("prompt_extend"):
-        estimate += 10.0
-    return estimate
-
-
-def default_poll_first(request: GenRequest) -> float:
-    """First poll at ~¾ of the expected time, between 5 s and 2 min."""
-    return min(120.0, max(5.0, 0.75 * estimate_seconds(request)))
 
 
 def _expires_at(url: str) -> float | None:
@@ -488,94 +471,11 @@ class DashScopeBackend:
         wait polls sooner). `urgent()`, if given, says whether other work is waiting for
         this task's slot: then it is polled at least every `poll_max / 6` seconds, since a
         late notice now delays that work too."""
-        started = time.monotonic()
-        deadline = started + self.wait_timeout
-        first = self.poll_first if self.poll_first is not None else default_poll_first(request)
-        since_submit = started - max(0.0, elapsed)   # monotonic time of the submit
-        delay = max(0.0, float(first) - max(0.0, elapsed))
-        last_status = "not polled yet"
-        last_error: str | None = None
-        polls = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                elapsed = time.monotonic() - started
-                raise BackendError(
-                    f"task {remote_id} did not finish within {self.wait_timeout:g} s (waited "
-                    f"{elapsed:.1f} s, {polls} polls, last status {last_status}"
-                    + (f", last poll error: {last_error}" if last_error else "")
-                    + "); it may still be running and will be billed if it succeeds — its id is "
-                    "kept, so the next run resumes waiting instead of submitting again",
-                    code="WaitTimeout", retryable=False)
-            jittered = delay * random.uniform(1.0 - POLL_JITTER, 1.0 + POLL_JITTER)
-            await asyncio.sleep(min(jittered, remaining))
-            await self._poll_pacer.acquire()
-            polls += 1
-            retry_after = None
-            try:
-                resp = await self._http.get(f"tasks/{remote_id}")
-            except TransportFailure as exc:
-                last_error = exc.text
-                log.debug("poll of %s failed: %s", remote_id, last_error)
-                resp = None
-            if resp is not None:
-                if resp.status_code == 404:
-                    raise self._unknown(remote_id, resp)
-                if resp.is_success:
-                    outcome = self._task_outcome(remote_id, request, resp)
-                    if isinstance(outcome, Finished):
-                        return outcome
-                    last_status, last_error = outcome, None
-                else:
-                    err = self._error(resp, op="poll")
-                    if not err.retryable and resp.status_code != 429:
-                        raise err
-                    last_error = str(err)
-                    retry_after = err.retry_after
-            # Proportional polling: a long task is asked about less often, and still
-            # noticed within a fixed share of its duration.
-            interval = min(self.poll_max,
-                           max(1e-3, POLL_FRACTION * (time.monotonic() - since_submit)))
-            if urgent is not None and urgent():
-                interval = min(interval, self.poll_max * URGENT_SHARE)
-            delay = max(interval, retry_after or 0.0)
-
-    def _unknown(self, remote_id: str, resp: Response, rid: str | None = None) -> TaskFailed:
-        rid = rid or resp.headers.get("x-request-id")
-        return TaskFailed(f"task {remote_id} is unknown to DashScope: the id is wrong, belongs to "
-                          "another account or region, or has expired (task data is kept 24 h); "
-                          "polling will not recover it", code="UNKNOWN", request_id=rid,
-                          status=resp.status_code, retryable=False)
-
-    def _task_outcome(self, remote_id: str, request: GenRequest, resp: Response):
-        """Finished for SUCCEEDED; raises for terminal failures; else the status string."""
-        try:
-            data = resp.json()
-            output = data.get("output")
-        except (ValueError, AttributeError):
-            return "unreadable response"
-        if not isinstance(output, dict):
-            return "response without output"
-        rid = data.get("request_id") or resp.headers.get("x-request-id")
-        status = str(output.get("task_status") or "UNKNOWN").upper()
-        if status == "SUCCEEDED":
-            usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-            return Finished(remote_id=remote_id, request_id=rid,
-                            video_url=output.get("video_url") or None,
-                            actual_prompt=output.get("actual_prompt"), usage=usage,
-                            billed_seconds=models.billed_seconds(usage, fallback=request.duration),
-                            status="SUCCEEDED")
-        if status == "FAILED":
-            code = self._scrub(output.get("code")) or "TaskFailed"
-            message = self._scrub(output.get("message")) or "the task failed without a message"
-            raise TaskFailed(message, code=code, request_id=rid, status=resp.status_code,
-                             retryable=task_code_retryable(code))
-        if status in ("CANCELED", "CANCELLED"):
-            raise TaskFailed(f"task {remote_id} was canceled", code="Canceled", request_id=rid,
-                             status=resp.status_code, retryable=False)
-        if status == "UNKNOWN":
-            raise self._unknown(remote_id, resp, rid)
-        return status  # PENDING, RUNNING, SUSPENDED, ...
+        schedule = PollSchedule(
+            first=self.poll_first if self.poll_first is not None else default_poll_first(request),
+            poll_max=self.poll_max, timeout=self.wait_timeout)
+        return await wait_for_task(self._http, self._poll_pacer, remote_id, request, schedule,
+                                   elapsed=elapsed, urgent=urgent)
 
     # ------------------------------------------------------------------ download
 
