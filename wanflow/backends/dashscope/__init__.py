@@ -32,17 +32,17 @@ import json
 import logging
 import mimetypes
 import os
-import re
 import tempfile
 import time
 from datetime import datetime, timezone
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from ... import models
 from ..base import Finished, Submitted
-from ...errors import BackendError, ConfigError, DownloadError, SubmitUncertain
+from ...errors import BackendError, ConfigError, SubmitUncertain
 from ...plan.request import Blob, GenRequest, substitute
 from ...run.pacing import Pacer, backoff
+from .download import DOWNLOAD_ATTEMPTS, download_video
 from .errors import (RETRY_BACKOFF, RETRY_BACKOFF_CAP, UNCERTAIN_ADVICE, api_error,
                      parse_error)
 from .polling import (QPS_HEADROOM, PollSchedule, default_poll_first, estimate_seconds,
@@ -57,31 +57,8 @@ log = logging.getLogger(__name__)
 UPLOAD_REUSE_SECONDS = models.UPLOAD_TTL_SECONDS - 3600
 UPLOAD_CACHE_FILE = "dashscope-uploads.json"
 
-DOWNLOAD_ATTEMPTS = 5
 POLICY_ATTEMPTS = 3
 OSS_ATTEMPTS = 3
-EXPIRY_SKEW = 300           # s: an Expires this far in the past is expired without asking
-
-
-def _expires_at(url: str) -> float | None:
-    """The `Expires` (epoch seconds) of a signed OSS URL, if it has one."""
-    try:
-        query = parse_qs(urlsplit(url).query)
-    except ValueError:
-        return None
-    for key in ("Expires", "expires", "x-oss-expires"):
-        if key in query:
-            try:
-                return float(query[key][0])
-            except ValueError:
-                return None
-    return None
-
-
-def _redact_url(url: str) -> str:
-    """A result URL without its signature query, for messages."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 class DashScopeBackend:
@@ -480,128 +457,8 @@ class DashScopeBackend:
     # ------------------------------------------------------------------ download
 
     async def download(self, finished: Finished, dest: str) -> str:
-        url = finished.video_url
-        if not url:
-            raise DownloadError(f"task {finished.remote_id} succeeded without a video_url",
-                                code="NoVideoURL", retryable=False)
-        shown = _redact_url(url)
-        expires = _expires_at(url)
-        if expires is not None and expires < time.time() - EXPIRY_SKEW:
-            raise self._expired(finished, shown)
-        directory = os.path.dirname(os.path.abspath(dest))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(dest)}.",
-                                   suffix=".part")
-        os.close(fd)
-        try:
-            digest = await self._download_into(finished, url, shown, tmp)
-            os.replace(tmp, dest)
-            return digest
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-    def _expired(self, finished: Finished, shown: str, resp: Response | None = None):
-        return DownloadError(
-            f"the result URL of task {finished.remote_id} has expired (result URLs live 24 h): "
-            f"{shown}; the video cannot be recovered without generating it again",
-            code="URLExpired", status=resp.status_code if resp is not None else None,
-            retryable=False)
-
-    async def _download_into(self, finished: Finished, url: str, shown: str, tmp: str) -> str:
-        hasher = hashlib.sha256()
-        have = 0
-        resumable = False
-        last = "no attempt"
-        with open(tmp, "wb") as fh:
-            for attempt in range(1, self.download_attempts + 1):
-                if attempt > 1:
-                    await asyncio.sleep(backoff(attempt - 1, self.retry_backoff, RETRY_BACKOFF_CAP))
-                # No Authorization: the URL is signed, and the host is not DashScope's.
-                headers = {"Accept-Encoding": "identity"}
-                if have and resumable:
-                    headers["Range"] = f"bytes={have}-"
-                elif have:
-                    fh.seek(0)
-                    fh.truncate()
-                    hasher, have = hashlib.sha256(), 0
-                try:
-                    async with self._http.stream(url, headers=headers) as resp:
-                        if resp.status_code == 403:
-                            body = (await resp.aread()).decode("utf-8", "replace")
-                            expires = _expires_at(url)
-                            if "expired" in body.lower() or (expires is not None
-                                                             and expires < time.time()):
-                                raise self._expired(finished, shown, resp)
-                            code, message, rid = parse_error(resp, self._scrub)
-                            raise DownloadError(f"download of {shown} refused: {message}",
-                                                code=code or "HTTP403", request_id=rid,
-                                                status=403, retryable=False)
-                        if resp.status_code == 416 and have:
-                            resumable, last = False, "range not satisfiable"
-                            continue  # start over
-                        if resp.status_code in (404, 410):
-                            code, message, rid = parse_error(resp, self._scrub)
-                            raise DownloadError(f"download of {shown} failed: {message}",
-                                                code=code or f"HTTP{resp.status_code}",
-                                                request_id=rid, status=resp.status_code,
-                                                retryable=False)
-                        if not resp.is_success:
-                            code, message, _ = parse_error(resp, self._scrub)
-                            last = f"HTTP {resp.status_code}: {message}"
-                            if resp.status_code >= 500 or resp.status_code in (408, 429):
-                                continue
-                            raise DownloadError(f"download of {shown} failed: {message}",
-                                                code=code or f"HTTP{resp.status_code}",
-                                                status=resp.status_code, retryable=False)
-                        total = self._expected_total(resp, have)
-                        if total is False:  # 206 for a range we did not ask for
-                            resumable, last = False, "unexpected Content-Range"
-                            continue
-                        if resp.status_code != 206 and have:
-                            fh.seek(0)  # the server ignored Range: restart
-                            fh.truncate()
-                            hasher, have = hashlib.sha256(), 0
-                        resumable = (resp.status_code == 206
-                                     or resp.headers.get("accept-ranges", "").lower() == "bytes")
-                        async for chunk in resp.aiter_bytes():
-                            fh.write(chunk)
-                            hasher.update(chunk)
-                            have += len(chunk)
-                except TransportFailure as exc:
-                    last = f"{exc.text} after {have} bytes"
-                    log.debug("download of %s: %s", shown, last)
-                    continue
-                if total is not None and have < total:
-                    last = f"body ended after {have} of {total} bytes"
-                    continue
-                if total is not None and have > total:
-                    last = f"body longer than announced ({have} > {total} bytes)"
-                    resumable = False
-                    continue
-                fh.flush()
-                os.fsync(fh.fileno())
-                return hasher.hexdigest()
-        raise DownloadError(f"download of {shown} (task {finished.remote_id}) failed after "
-                            f"{self.download_attempts} attempts: {last}; the video is still "
-                            "available until its URL expires, retry the download",
-                            code="DownloadFailed", retryable=True)
-
-    @staticmethod
-    def _expected_total(resp: Response, have: int):
-        """Bytes the file will have once this response is read; None if unknown; False if the
-        response does not continue at `have`."""
-        if resp.status_code == 206:
-            m = re.match(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", resp.headers.get("content-range", ""))
-            if not m or int(m.group(1)) != have:
-                return False
-            if m.group(3) != "*":
-                return int(m.group(3))
-            return int(m.group(2)) + 1
-        length = resp.headers.get("content-length")
-        if length and length.isdigit() and "content-encoding" not in resp.headers:
-            return int(length)
-        return None
+        return await download_video(self._http, finished, dest, attempts=self.download_attempts,
+                                    retry_backoff=self.retry_backoff)
 
     # ------------------------------------------------------------------ cancel / list
 
