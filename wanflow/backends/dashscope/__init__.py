@@ -25,40 +25,28 @@ the DashScope host, and scrubbed from every message this module builds.
 """
 from __future__ import annotations
 
-import asyncio
-import base64
 import hashlib
 import json
 import logging
-import mimetypes
-import os
-import tempfile
-import time
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from ... import models
 from ..base import Finished, Submitted
 from ...errors import BackendError, ConfigError, SubmitUncertain
-from ...plan.request import Blob, GenRequest, substitute
-from ...run.pacing import Pacer, backoff
+from ...plan.request import GenRequest, substitute
+from ...run.pacing import Pacer
 from .download import DOWNLOAD_ATTEMPTS, download_video
-from .errors import (RETRY_BACKOFF, RETRY_BACKOFF_CAP, UNCERTAIN_ADVICE, api_error,
-                     parse_error)
+from .errors import RETRY_BACKOFF, UNCERTAIN_ADVICE, api_error
 from .polling import (QPS_HEADROOM, PollSchedule, default_poll_first, estimate_seconds,
                       wait_for_task)
+from .uploads import UPLOAD_CACHE_FILE, UPLOAD_REUSE_SECONDS, UploadCache, Uploader
 from .transport import AsyncTransport, Http, Response, Secret, Stage, TransportFailure
 
-__all__ = ["DashScopeBackend", "Submitted", "Finished", "estimate_seconds", "UPLOAD_REUSE_SECONDS"]
+__all__ = ["DashScopeBackend", "Submitted", "Finished", "estimate_seconds", "UPLOAD_REUSE_SECONDS",
+           "UPLOAD_CACHE_FILE", "default_poll_first"]
 
 log = logging.getLogger(__name__)
-
-# An oss:// upload lives 48 h; reuse it for at most 47 h so a queued task still finds it.
-UPLOAD_REUSE_SECONDS = models.UPLOAD_TTL_SECONDS - 3600
-UPLOAD_CACHE_FILE = "dashscope-uploads.json"
-
-POLICY_ATTEMPTS = 3
-OSS_ATTEMPTS = 3
 
 
 class DashScopeBackend:
@@ -122,13 +110,16 @@ class DashScopeBackend:
         self.upload_cache_dir = upload_cache_dir
         self._poll_pacer = Pacer(self.query_qps * QPS_HEADROOM)
         self._list_pacer = Pacer(self.query_qps * QPS_HEADROOM)
-        self._upload_locks: dict[str, asyncio.Lock] = {}
-        self._memory_cache: dict[str, dict] = {}
-        self._account = hashlib.sha256(
-            b"wanflow-dashscope-account\0" + self._key.reveal().encode() + b"\0"
-            + self.base_url.encode()).hexdigest()[:16]
         self._http = Http(base_url=self.base_url, key=self._key, workspace=self.workspace,
                           timeout=self.timeout, transport=transport)
+        # Uploads belong to an account: the cache keeps them apart by key and host.
+        account = hashlib.sha256(
+            b"wanflow-dashscope-account\0" + self._key.reveal().encode() + b"\0"
+            + self.base_url.encode()).hexdigest()[:16]
+        self._uploader = Uploader(self._http, supports_upload=self.supports_upload,
+                                  region=self.region,
+                                  cache=UploadCache(upload_cache_dir, account),
+                                  retry_backoff=self.retry_backoff)
 
     def __repr__(self) -> str:
         return (f"DashScopeBackend(base_url={self.base_url!r}, region={self.region!r}, "
@@ -155,13 +146,13 @@ class DashScopeBackend:
 
     async def prepare(self, request: GenRequest, files: dict[str, str]) -> None:
         """Upload the request's local inputs now (cached), so `submit` only POSTs."""
-        await self._resolve_inputs(request, files)
+        await self._uploader.resolve(request, files)
 
     async def submit(self, request: GenRequest, files: dict[str, str], *,
                      before_send=None) -> Submitted:
         """Upload what needs uploading, then POST the task. `before_send`, if given, is
         awaited just before the POST (the caller's submission-rate limiter)."""
-        urls, resolve = await self._resolve_inputs(request, files)
+        urls, resolve = await self._uploader.resolve(request, files)
         if before_send is not None:
             await before_send()
         body = substitute(request.body, urls)
@@ -208,237 +199,6 @@ class DashScopeBackend:
         return SubmitUncertain(f"submit of a {model} task at {sent_at}: {what} "
                                f"({exc.text}); {UNCERTAIN_ADVICE}",
                                code="SubmitUncertain", retryable=False)
-
-    # ------------------------------------------------------------------ inputs
-
-    async def _resolve_inputs(self, request: GenRequest,
-                              files: dict[str, str]) -> tuple[dict[str, str], bool]:
-        """URL for every blob of the request, and whether any is an oss:// temp URL."""
-        urls: dict[str, str] = {}
-        resolve = False
-        uploads: list[tuple[Blob, str]] = []
-        for blob in request.blobs:
-            url = blob.url or ""
-            if url.startswith(("https://", "http://")):
-                urls[blob.digest] = url
-                continue
-            if url.startswith("oss://"):
-                urls[blob.digest] = url
-                resolve = True
-                continue
-            path = files.get(blob.digest)
-            name = self._input_name(blob, path)
-            if not path or not os.path.isfile(path):
-                raise ConfigError(f"input {name} has no https URL and no local file"
-                                  + (f" ({path} does not exist)" if path else ""))
-            if self.supports_upload:
-                uploads.append((blob, path))
-            else:
-                urls[blob.digest] = self._data_uri(blob, path, name)
-        if uploads:
-            policy = _PolicySource(self, request.model)
-            tasks = [asyncio.create_task(self._upload(blob, path, request.model, policy))
-                     for blob, path in uploads]
-            try:
-                results = await asyncio.gather(*tasks)
-            except BaseException:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
-            for (blob, _), oss_url in zip(uploads, results):
-                urls[blob.digest] = oss_url
-            resolve = True
-        return urls, resolve
-
-    @staticmethod
-    def _input_name(blob: Blob, path: str | None) -> str:
-        where = os.path.basename(path) if path else "no file"
-        return f"{where} ({blob.mime}, sha256 {blob.digest[:12]})"
-
-    def _data_uri(self, blob: Blob, path: str, name: str) -> str:
-        where = f"region {self.region}" if self.region else self.base_url
-        if not blob.mime.startswith("image/"):
-            raise ConfigError(
-                f"input {name}: {where} has no temporary storage for local files (only "
-                f"{', '.join(models.UPLOAD_REGIONS)} has), and only images can be sent inline; "
-                "host the file at an https URL and declare the asset as {url: https://...}")
-        size = os.path.getsize(path)
-        if size > models.DATA_URI_MAX_BYTES:
-            raise ConfigError(
-                f"input {name} is {size} bytes, over the {models.DATA_URI_MAX_BYTES} bytes "
-                f"that can be sent inline in {where} (no temporary storage there); host it at an "
-                "https URL and declare the asset as {url: https://...}")
-        with open(path, "rb") as fh:
-            data = base64.b64encode(fh.read()).decode("ascii")
-        return f"data:{blob.mime};base64,{data}"
-
-    async def _upload(self, blob: Blob, path: str, model: str, policy: "_PolicySource") -> str:
-        key = f"{blob.digest}:{model}"
-        lock = self._upload_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            hit = self._cache_get(key)
-            if hit:
-                log.debug("reusing upload of %s for %s", blob.digest[:12], model)
-                return hit
-            started = time.time()
-            url = await self._upload_file(blob, path, policy)
-            self._cache_put(key, url, started)
-            return url
-
-    async def _get_policy(self, model: str) -> dict:
-        """`GET /uploads?action=getPolicy&model=…` (safe to retry: it creates nothing)."""
-        last: BackendError | None = None
-        for attempt in range(1, POLICY_ATTEMPTS + 1):
-            if attempt > 1:
-                await asyncio.sleep(max(backoff(attempt - 1, self.retry_backoff, RETRY_BACKOFF_CAP),
-                                        (last.retry_after or 0) if last else 0))
-            try:
-                resp = await self._http.get("uploads",
-                                            params={"action": "getPolicy", "model": model})
-            except TransportFailure as exc:
-                last = BackendError(f"getPolicy for {model} failed: {exc.text}",
-                                    code="UploadPolicyError", retryable=True)
-                continue
-            if resp.is_success:
-                try:
-                    data = resp.json().get("data") or {}
-                except (ValueError, AttributeError):
-                    data = {}
-                missing = [k for k in ("policy", "upload_dir", "upload_host") if not data.get(k)]
-                if not (data.get("signature") or data.get("x_oss_signature")):
-                    missing.append("signature")
-                if missing:
-                    raise BackendError(f"getPolicy for {model} answered without "
-                                       f"{', '.join(missing)}", code="UploadPolicyError",
-                                       retryable=False)
-                return data
-            last = self._error(resp, op="policy")
-            if not last.retryable:
-                raise last
-        assert last is not None
-        raise last
-
-    async def _upload_file(self, blob: Blob, path: str, policy: "_PolicySource") -> str:
-        """POST the file to OSS with the policy's form fields; returns its oss:// URL."""
-        size = os.path.getsize(path)
-        ext = os.path.splitext(path)[1].lower() or mimetypes.guess_extension(blob.mime) or ""
-        name = self._input_name(blob, path)
-        last: BackendError | None = None
-        fresh = False
-        for attempt in range(1, OSS_ATTEMPTS + 1):
-            if attempt > 1 and not fresh:
-                await asyncio.sleep(backoff(attempt - 1, self.retry_backoff, RETRY_BACKOFF_CAP))
-            p = await policy.get(fresh=fresh)
-            fresh = False
-            limit = p.get("max_file_size_mb")
-            if isinstance(limit, (int, float)) and size > limit * 1024 * 1024:
-                raise ConfigError(f"input {name} is {size} bytes, over the {limit} MB temporary "
-                                  "storage limit; host it at an https URL instead")
-            # Named by content: two uploads of one key carry the same bytes.
-            object_key = f"{str(p['upload_dir']).rstrip('/')}/{blob.digest}{ext}"
-            fields: dict[str, str] = {}
-            if p.get("oss_access_key_id"):
-                fields["OSSAccessKeyId"] = str(p["oss_access_key_id"])
-            if p.get("signature"):
-                fields["Signature"] = str(p["signature"])
-            fields["policy"] = str(p["policy"])
-            fields["key"] = object_key
-            fields["x-oss-object-acl"] = str(p.get("x_oss_object_acl") or "private")
-            fields["x-oss-forbid-overwrite"] = str(p.get("x_oss_forbid_overwrite") or "true")
-            fields["success_action_status"] = "200"
-            fields["x-oss-content-type"] = blob.mime
-            for v4 in ("x_oss_signature_version", "x_oss_credential", "x_oss_date",
-                       "x_oss_signature", "x_oss_security_token"):
-                if p.get(v4):
-                    fields[v4.replace("_", "-")] = str(p[v4])
-            try:
-                with open(path, "rb") as fh:
-                    resp = await self._http.post_form(
-                        str(p["upload_host"]), fields,
-                        (os.path.basename(object_key), fh, blob.mime))
-            except TransportFailure as exc:
-                last = BackendError(f"upload of {name} failed: {exc.text}",
-                                    code="UploadError", retryable=True)
-                continue
-            if resp.is_success:
-                return f"oss://{object_key}"
-            code, message, rid = parse_error(resp, self._scrub)
-            if resp.status_code in (403, 409) and code == "FileAlreadyExists":
-                return f"oss://{object_key}"  # an earlier attempt landed
-            if resp.status_code == 403 and "expire" in message.lower() and attempt < OSS_ATTEMPTS:
-                fresh = True  # the policy ran out: fetch a new one
-                continue
-            last = BackendError(f"upload of {name} to temporary storage was refused: {message}",
-                                code=code, request_id=rid, status=resp.status_code,
-                                retryable=resp.status_code >= 500 or resp.status_code == 429)
-            if not last.retryable:
-                raise last
-        assert last is not None
-        raise last
-
-    # upload cache: {"version": 1, "entries": {"<digest>:<model>": {url, uploaded_at, expires_at, account}}}
-
-    def _cache_path(self) -> str | None:
-        if not self.upload_cache_dir:
-            return None
-        return os.path.join(self.upload_cache_dir, UPLOAD_CACHE_FILE)
-
-    def _cache_load(self) -> dict[str, dict]:
-        path = self._cache_path()
-        if path is None:
-            return dict(self._memory_cache)
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
-            entries = data.get("entries")
-            return entries if isinstance(entries, dict) else {}
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, AttributeError) as exc:
-            log.warning("ignoring unreadable upload cache %s: %s", path, exc)
-            return {}
-
-    def _entry_valid(self, entry, now: float) -> bool:
-        if not isinstance(entry, dict) or entry.get("account") != self._account:
-            return False
-        at = entry.get("uploaded_at")
-        if not isinstance(at, (int, float)) or not isinstance(entry.get("url"), str):
-            return False
-        return at - 60 <= now < at + UPLOAD_REUSE_SECONDS
-
-    def _cache_get(self, key: str) -> str | None:
-        entry = self._cache_load().get(key)
-        return entry["url"] if self._entry_valid(entry, time.time()) else None
-
-    def _cache_put(self, key: str, url: str, uploaded_at: float) -> None:
-        entry = {"url": url, "uploaded_at": uploaded_at,
-                 "expires_at": uploaded_at + models.UPLOAD_TTL_SECONDS, "account": self._account}
-        path = self._cache_path()
-        if path is None:
-            self._memory_cache[key] = entry
-            return
-        now = time.time()
-        entries = {k: v for k, v in self._cache_load().items()
-                   if isinstance(v, dict) and isinstance(v.get("uploaded_at"), (int, float))
-                   and now < v["uploaded_at"] + models.UPLOAD_TTL_SECONDS}
-        entries[key] = entry
-        text = json.dumps({"version": 1, "entries": entries}, indent=1, sort_keys=True)
-        try:
-            os.makedirs(self.upload_cache_dir, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.upload_cache_dir, prefix=".uploads.",
-                                       suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
-        except OSError as exc:  # the upload itself is fine; only reuse is lost
-            log.warning("could not write upload cache %s: %s", path, exc)
-            self._memory_cache[key] = entry
 
     # ------------------------------------------------------------------ wait
 
@@ -510,23 +270,3 @@ class DashScopeBackend:
                     return [t for t in output[key] if isinstance(t, dict)]
         return []
 
-
-class _PolicySource:
-    """One upload credential per model per submit, fetched on first need."""
-
-    def __init__(self, backend: DashScopeBackend, model: str):
-        self._backend = backend
-        self._model = model
-        self._policy: dict | None = None
-        self._fetched = 0.0
-        self._lock = asyncio.Lock()
-
-    async def get(self, *, fresh: bool = False) -> dict:
-        async with self._lock:
-            if self._policy is not None and not fresh:
-                life = self._policy.get("expire_in_seconds")
-                if not isinstance(life, (int, float)) or time.monotonic() - self._fetched < life - 30:
-                    return self._policy
-            self._policy = await self._backend._get_policy(self._model)
-            self._fetched = time.monotonic()
-            return self._policy
