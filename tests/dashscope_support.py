@@ -91,5 +91,4 @@ class Recorder(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-
 T2V = build(shot("wan2.7-t2v", resolution="720P", duration=5), 1, {}, {})

@@ -2,14 +2,17 @@
 provider's code and message kept (without the key)."""
 from __future__ import annotations
 
+import email.utils
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from dashscope_support import KEY, T2V, emulator, expect, make, no_secret, run, submits
 
 from wanflow import models
+from wanflow.backends.dashscope.errors import retry_after, task_code_retryable
 from wanflow.errors import (
     AuthError,
     BackendError,
@@ -152,6 +155,23 @@ def test_submit_status_mapping(status, code, kind, retryable):
     err = expect(kind, backend.submit(T2V, {}))
     assert type(err) is kind and err.code == code and err.retryable is retryable
     assert err.request_id == "rid-1" and err.status == status and err.retry_after == 1.5
+
+
+def test_retry_after_reads_milliseconds_seconds_and_http_dates():
+    assert retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert retry_after({"retry-after": "2.5"}) == 2.5
+    assert retry_after({"retry-after": "-3"}) == 0.0
+    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= retry_after({"retry-after": later}) <= 30
+    assert retry_after({"retry-after": "soon"}) is None and retry_after({}) is None
+
+
+def test_which_failed_task_codes_may_be_submitted_again():
+    for code in ("InternalError", "InternalError.Timeout", "ModelServiceFailed", "SystemError",
+                 "RequestTimeOut"):
+        assert task_code_retryable(code), code
+    for code in ("InternalError.Algo", "DataInspectionFailed", "InvalidParameter"):
+        assert not task_code_retryable(code), code
 
 
 def test_provider_text_echoing_the_key_is_scrubbed():
