@@ -25,6 +25,13 @@ class Secret:
     def reveal(self) -> str:
         return self._value
 
+    def scrub(self, text: object) -> str:
+        """`text` with the secret replaced, for anything that may be shown or logged."""
+        shown = "" if text is None else str(text)
+        if self._value and self._value in shown:
+            shown = shown.replace(self._value, "<api-key>")
+        return shown
+
     def __repr__(self) -> str:
         return "<hidden>"
 

@@ -21,11 +21,12 @@ from ... import models
 from ...errors import BackendError, ConfigError, SubmitUncertain
 from ...plan.request import GenRequest, substitute
 from ...run.pacing import Pacer
-from ..base import Finished, Submitted
+from ...settings import Secret
+from ..base import BaseBackend, Finished, Submitted
 from .download import DOWNLOAD_ATTEMPTS, download_video
 from .errors import RETRY_BACKOFF, UNCERTAIN_ADVICE, api_error
 from .polling import QPS_HEADROOM, PollSchedule, default_poll_first, wait_for_task
-from .transport import AsyncTransport, Http, Response, Secret, Stage, TransportFailure
+from .transport import AsyncTransport, Http, Response, Stage, TransportFailure
 from .uploads import UploadCache, Uploader
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def resolve_endpoint(region: str | None, base_url: str | None) -> Endpoint:
                     supports_upload)
 
 
-class DashScopeBackend:
+class DashScopeBackend(BaseBackend):
     """Alibaba DashScope (Model Studio) Wan video backend over HTTP."""
 
     name = "dashscope"

@@ -14,6 +14,8 @@ from typing import BinaryIO
 
 import httpx
 
+from ...settings import Secret
+
 Response = httpx.Response
 AsyncTransport = httpx.AsyncBaseTransport
 
@@ -22,33 +24,6 @@ RESOLVE_HEADER = "X-DashScope-OssResourceResolve"
 WORKSPACE_HEADER = "X-DashScope-WorkSpace"
 # A form upload may be a large video over a slow link: give the body time to go out.
 UPLOAD_WRITE_TIMEOUT = 600.0
-
-
-class Secret:
-    """Holds the API key; repr/str never show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def scrub(self, text) -> str:
-        """`text` with the key replaced, for anything that may be shown or logged."""
-        text = "" if text is None else str(text)
-        if self._value and self._value in text:
-            text = text.replace(self._value, "<api-key>")
-        return text
-
-    def __repr__(self) -> str:
-        return "<hidden>"
-
-    __str__ = __repr__
-
-    def __reduce__(self):  # never pickle a key along with a backend
-        raise TypeError("the API key is not picklable")
 
 
 class Stage(enum.Enum):
