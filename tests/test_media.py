@@ -1,6 +1,6 @@
 """Tests of wanflow.media. All media is generated at run time; outputs are re-decoded in full.
 
-The tests use PyAV/numpy/Pillow directly only to check media.py's outputs independently.
+The tests use PyAV/numpy/Pillow directly only to check wanflow.media's outputs independently.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from wanflow import media
+from wanflow.media import assembly
 from wanflow.errors import MediaError
 
 FPS = 24
@@ -346,7 +347,7 @@ def test_failed_assemble_leaves_nothing(tmp_path, clips, monkeypatch):
         media.assemble([clips[0], bad], dest, width=320, height=180, fps=FPS)
     # A failure half-way through writing (after frames were encoded) cleans up too.
     calls = {"n": 0}
-    real = media._fit_picture
+    real = assembly._fit_picture
 
     def failing(*args, **kwargs):
         calls["n"] += 1
@@ -354,7 +355,7 @@ def test_failed_assemble_leaves_nothing(tmp_path, clips, monkeypatch):
             raise MediaError("simulated failure while encoding")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(media, "_fit_picture", failing)
+    monkeypatch.setattr(assembly, "_fit_picture", failing)
     with pytest.raises(MediaError, match="simulated"):
         media.assemble([clips[0], clips["4:3"]], dest, width=320, height=180, fps=FPS)
     assert calls["n"] > 20
