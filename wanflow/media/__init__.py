@@ -27,7 +27,7 @@ from .probing import Probe, media_duration, probe
 from .testmedia import write_card_image, write_tone
 
 __all__ = [
-    "Probe", "probe", "PreviewCard", "render_preview", "extract_frame", "thumbnail",
-    "AudioBed", "Assembly", "assemble", "check_image", "check_audio", "check_video",
-    "media_duration", "write_tone", "write_card_image", "image_size",
+    "Assembly", "AudioBed", "PreviewCard", "Probe", "assemble", "check_audio", "check_image",
+    "check_video", "extract_frame", "image_size", "media_duration", "probe", "render_preview",
+    "thumbnail", "write_card_image", "write_tone",
 ]

@@ -9,6 +9,7 @@ and the result encoded once.
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -60,7 +61,7 @@ def _parse_transitions(transitions, n_clips: int) -> list[tuple[str, float]]:
         elif isinstance(item, dict):
             kind, seconds = item.get("kind"), item.get("seconds", 0.0)
         elif hasattr(item, "kind") or hasattr(item, "type"):
-            kind = getattr(item, "kind", None) or getattr(item, "type")
+            kind = getattr(item, "kind", None) or item.type
             seconds = getattr(item, "seconds", 0.0) or 0.0
         else:
             item = tuple(item)
@@ -129,9 +130,9 @@ def _remux(scans, tmp) -> None:
                     aus = c.streams.audio[0]
                     streams.append(aus)
                     atb = aus.time_base
-                    a_shift = int(round((offset - Fraction(s.v_start)) / atb))
-                    a_end = int(round((Fraction(s.v_start) + s.v_len) / atb))
-                v_shift = int(round(offset / vs.time_base)) - s.v_start_pts
+                    a_shift = round((offset - Fraction(s.v_start)) / atb)
+                    a_end = round((Fraction(s.v_start) + s.v_len) / atb)
+                v_shift = round(offset / vs.time_base) - s.v_start_pts
                 for pkt in c.demux(streams):
                     if pkt.size == 0 or pkt.pts is None:
                         continue
@@ -154,10 +155,8 @@ def _remux(scans, tmp) -> None:
             offset += s.v_len
         out.close()
     except BaseException:
-        try:
+        with suppress(Exception):  # the error that stopped the copy matters, not this one
             out.close()
-        except Exception:  # noqa: BLE001
-            pass
         raise
 
 
@@ -223,7 +222,7 @@ def _fit_picture(frame, width, height, black: YuvPicture) -> np.ndarray:
 
 def _blend(a: np.ndarray, b: np.ndarray, k: int, c: int) -> np.ndarray:
     """Frame k of a c-frame crossfade from picture a to picture b (8-bit fixed point)."""
-    wb = int(round(256 * (k + 1) / (c + 1)))
+    wb = round(256 * (k + 1) / (c + 1))
     mixed = a.astype(np.uint16) * (256 - wb) + b.astype(np.uint16) * wb + 128
     return (mixed >> 8).astype(np.uint8)
 
@@ -234,8 +233,8 @@ def _ramp(n: int, rising: bool) -> np.ndarray:
 
 
 def _reencode(scans, joins, width, height, fps: Fraction, bed, tmp) -> None:
-    counts = [max(1, int(round(s.v_len * fps))) for s in scans]
-    fades = [int(round(sec * fps)) if kind == "crossfade" else 0 for kind, sec in joins]
+    counts = [max(1, round(s.v_len * fps)) for s in scans]
+    fades = [round(sec * fps) if kind == "crossfade" else 0 for kind, sec in joins]
     for j, c in enumerate(fades):
         if joins[j][0] == "crossfade" and c < 1:
             c = fades[j] = 1
@@ -263,7 +262,7 @@ def _reencode(scans, joins, width, height, fps: Fraction, bed, tmp) -> None:
             continue
         pcm, a_start = decode_audio(s.probe.path, stream_required=False)
         if a_start is not None:
-            lead = int(round((a_start - s.v_start) * AUDIO_RATE))
+            lead = round((a_start - s.v_start) * AUDIO_RATE)
             if lead > 0:
                 pcm = np.concatenate([np.zeros((2, lead), np.float32), pcm], axis=1)
             elif lead < 0:
@@ -289,10 +288,9 @@ def _reencode(scans, joins, width, height, fps: Fraction, bed, tmp) -> None:
         colors = (BT709, BT709, BT709)
     # mbtree=0: this libx264 build's MB-tree code reads uninitialised memory, which makes the
     # output vary from run to run; without it the encode is byte-for-byte reproducible.
-    writer = Mp4Writer(tmp, width, height, fps, preset="veryfast", crf=18,
-                       gop=max(1, int(round(2 * fps))), colors=colors, x264_params="mbtree=0")
+    writer = Mp4Writer(tmp, width, height, fps, mix, preset="veryfast", crf=18,
+                       gop=max(1, round(2 * fps)), colors=colors, x264_params="mbtree=0")
     try:
-        writer.set_audio(mix)
         tail: list[np.ndarray] = []
         for i, s in enumerate(scans):
             c_in = fades[i - 1] if i > 0 else 0

@@ -15,7 +15,7 @@ AUDIO_RATE = 48000
 
 def samples_at(frame_index: int, fps: Fraction) -> int:
     """The audio sample that lines up with the start of video frame `frame_index`."""
-    return int(round(Fraction(frame_index) * AUDIO_RATE / fps))
+    return round(Fraction(frame_index) * AUDIO_RATE / fps)
 
 
 def decode_audio(path, *, stream_required=True) -> tuple[np.ndarray, float | None]:

@@ -130,7 +130,10 @@ class CardPainter:
         self.card, self.n = card, n_frames
         self.c_accent = color_yuv(_ACCENT)
         self.c_block = color_yuv(_BLOCK)
-        self.clock_slots, self.frame_slots, self.glyphs, self.tc_y0 = [], [], [], 0
+        self.clock_slots: list[int | None] = []
+        self.frame_slots: list[int] = []
+        self.glyphs: list[YuvPicture] = []
+        self.tc_y0 = 0
         u = min(w, h)
         if u < 64:
             self._tiny(w, h)
@@ -163,19 +166,17 @@ class CardPainter:
 
         # Timecode: dynamic digits are glyph patches at even x; the rest is static.
         cell = even(max(f_tc.getlength(d) for d in "0123456789") + 1)
-        self.glyphs = []
         for d in "0123456789":
             g = Image.new("RGB", (cell, tc_h), _PANEL)
             ImageDraw.Draw(g).text((0, 0), d, font=f_tc, fill=_TEXT)
             self.glyphs.append(YuvPicture.from_rgb(np.asarray(g)))
-        self.clock_slots, x = self._layout(draw, f_tc, m, tc_y0, "##:##.##", cell, _TEXT)
-        self.clock_slots = [sx if sx + cell <= w else None for sx in self.clock_slots]
-        total = _clock(int(round(card.duration * 100)))
+        slots, x = self._layout(draw, f_tc, m, tc_y0, "##:##.##", cell, _TEXT)
+        self.clock_slots = [sx if sx + cell <= w else None for sx in slots]
+        total = _clock(round(card.duration * 100))
         _, x = self._layout(draw, f_tc, x, tc_y0, f" / {total}", cell, _DIM)
         digits = len(str(n_frames))
         template = "frame " + "#" * digits + f" / {n_frames}"
         width = sum(cell if c == "#" else even(f_tc.getlength(c) + 1) for c in template)
-        self.frame_slots = []
         if even_down(w - m - width) >= x + cell:  # only when it fits beside the clock
             self.frame_slots, _ = self._layout(draw, f_tc, even_down(w - m - width), tc_y0,
                                                template, cell, _DIM)

@@ -5,6 +5,7 @@ Output is deterministic: single-threaded libx264, ffmpeg's native AAC encoder, a
 """
 from __future__ import annotations
 
+from contextlib import suppress
 from fractions import Fraction
 
 import av
@@ -19,14 +20,15 @@ RANGE_MPEG = 1  # limited ("TV") range
 
 
 class Mp4Writer:
-    """H.264 + AAC MP4 writer fed with yuv420p pictures and a float32 (2, n) PCM track.
+    """H.264 + AAC MP4 writer: the float32 (2, n) PCM track up front, then pictures one by one.
 
     Audio is encoded as the video advances, so packets reach the muxer in time order.
     """
 
-    def __init__(self, path, width, height, fps: Fraction, *, preset, gop, crf=None, qp=None,
-                 colors=(BT709, BT709, BT709), x264_params=None):
+    def __init__(self, path, width, height, fps: Fraction, pcm: np.ndarray, *, preset, gop,
+                 crf=None, qp=None, colors=(BT709, BT709, BT709), x264_params=None):
         self.fps = fps
+        self.pcm = np.ascontiguousarray(pcm, dtype=np.float32)
         self.container = av.open(path, "w", format="mp4", container_options=MUX_OPTIONS)
         try:
             vs = self.container.add_stream("libx264", rate=fps)
@@ -54,10 +56,6 @@ class Mp4Writer:
         self.vs, self.aus = vs, aus
         self.vpts = 0
         self.apos = 0
-        self.pcm = None
-
-    def set_audio(self, pcm: np.ndarray):
-        self.pcm = np.ascontiguousarray(pcm, dtype=np.float32)
 
     def video(self, yuv):
         """Encode one picture: a yuv420p array (h*3/2, w) or a yuv420p av.VideoFrame."""
@@ -94,7 +92,5 @@ class Mp4Writer:
         self.container.close()
 
     def abort(self):
-        try:
+        with suppress(Exception):  # the error that made us abort matters, not this one
             self.container.close()
-        except Exception:  # noqa: BLE001 - the original error matters, not this one
-            pass

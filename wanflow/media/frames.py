@@ -97,6 +97,6 @@ def thumbnail(src, dest_png, width=320, at="first") -> None:
     width = int(width)
     if width < 1:
         raise MediaError(f"{os.fspath(dest_png)}: thumbnail width must be positive, got {width}")
-    height = max(1, int(round(h * width / w)))
+    height = max(1, round(h * width / w))
     img = Image.fromarray(rgb, "RGB").resize((width, height), Image.Resampling.LANCZOS)
     save_png(np.asarray(img), dest_png)

@@ -25,7 +25,7 @@ def render_preview(card: PreviewCard, dest, audio=None) -> None:
         card = dataclasses.replace(card, fps=fps)
     if isinstance(fps, bool) or not isinstance(fps, int) or fps < 1:
         raise MediaError(f"{name}: preview frame rate must be a positive integer, got {fps!r}")
-    n_frames = int(round(card.duration * fps))
+    n_frames = round(card.duration * fps)
     if n_frames < 1:
         raise MediaError(f"{name}: preview duration {card.duration!r} s is too short")
     q = Fraction(fps)
@@ -38,9 +38,8 @@ def render_preview(card: PreviewCard, dest, audio=None) -> None:
     painter = CardPainter(card, n_frames)
     with atomic_output(dest, ".mp4") as tmp, failures(dest, "writing the preview"):
         # Speed over size: a preview is a stand-in, so a fast preset and a fixed quantiser.
-        writer = Mp4Writer(tmp, w, h, q, preset="ultrafast", qp=28, gop=2 * fps)
+        writer = Mp4Writer(tmp, w, h, q, pcm, preset="ultrafast", qp=28, gop=2 * fps)
         try:
-            writer.set_audio(pcm)
             for i in range(n_frames):
                 writer.video(painter.frame(i))
             writer.finish()

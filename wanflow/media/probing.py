@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 
+import av
+
 from ..errors import MediaError
 from .files import checked_input, failures, open_container
 
@@ -68,12 +70,13 @@ def scan_clip(path) -> ClipScan:
         aus = container.streams.audio[0] if container.streams.audio else None
         vtb = vs.time_base
         rate = vs.average_rate or vs.guessed_rate or vs.base_rate
-        frame_ticks = int(round(1 / (float(rate) * vtb))) if rate and vtb else 1
+        frame_ticks = round(1 / (float(rate) * vtb)) if rate and vtb else 1
 
         v_first = v_end = None
         v_count = 0
         first_is_key = None
-        head, tail = [], []
+        head: list[av.Packet] = []
+        tail: list[av.Packet] = []
         a_count = 0
         for pkt in container.demux([vs] + ([aus] if aus is not None else [])):
             if pkt.size == 0:
@@ -175,8 +178,8 @@ def media_duration(path) -> float:
         streams = [s for s in container.streams if s.type in ("audio", "video")]
         if not streams:
             raise MediaError(f"{p}: has no audio or video stream")
-        end = {}
-        start = {}
+        end: dict[int, float] = {}
+        start: dict[int, float] = {}
         for pkt in container.demux(streams):
             if pkt.pts is None or pkt.size == 0:
                 continue

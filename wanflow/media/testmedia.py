@@ -25,7 +25,7 @@ def write_tone(dest, seconds, *, freq=440.0, rate=48000, fmt="wav", channels=1) 
         raise MediaError(f"{name}: cannot write MP3: the libmp3lame encoder is not "
                          f"available in this PyAV build")
     rate, channels = int(rate), int(channels)
-    n = int(round(float(seconds) * rate))
+    n = round(float(seconds) * rate)
     if n < 1 or rate < 1 or channels not in (1, 2):
         raise MediaError(f"{name}: bad tone parameters ({seconds} s, {rate} Hz, "
                          f"{channels} channels)")

@@ -9,7 +9,7 @@ import numpy as np
 
 def even(x) -> int:
     """The nearest even integer."""
-    return int(round(x / 2.0)) * 2
+    return round(x / 2.0) * 2
 
 
 def even_down(x) -> int:
