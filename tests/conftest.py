@@ -36,3 +36,10 @@ def copy_example(name: str, dest: Path) -> Path:
     src = ROOT / "examples"
     shutil.copytree(src, dest / "examples")
     return dest / "examples" / name
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    """Small preview clips shared (read-only) by the media tests: see media_helpers."""
+    from media_helpers import make_clips  # PyAV loads only when a test uses the clips
+    return make_clips(tmp_path_factory.mktemp("clips"))

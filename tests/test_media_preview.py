@@ -1,0 +1,84 @@
+"""render_preview: the animatic's size, length, frame rate, audio and determinism."""
+from __future__ import annotations
+
+import os
+
+import av
+import numpy as np
+import pytest
+from media_helpers import card, decode_audio, decode_video, md5, rms, tone_level
+from PIL import Image
+
+from wanflow import media
+from wanflow.errors import MediaError
+
+
+def test_preview_720p_probes_and_is_deterministic(tmp_path):
+    c = card(duration=5.0, width=1280, height=720, fps=30, model="wan2.2-t2v-plus",
+             prompt="A lighthouse on a cliff at dusk, waves crashing below, slow aerial orbit, " * 4)
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    media.render_preview(c, a)
+    media.render_preview(c, b)
+    p = media.probe(a)
+    assert (p.width, p.height) == (1280, 720)
+    assert p.duration == pytest.approx(5.0, abs=0.05)
+    assert p.video_codec == "h264" and p.audio_codec == "aac" and p.has_audio
+    assert p.pix_fmt == "yuv420p" and p.fps == pytest.approx(30.0)
+    assert p.size_bytes == os.path.getsize(a)
+    assert md5(a) == md5(b), "same card must give a byte-identical file"
+    # Plays: every frame decodes, at the exact rate, and the picture moves.
+    n, last, pts = decode_video(a)
+    assert n == 150
+    with av.open(str(a)) as cont:
+        vs = cont.streams.video[0]
+        assert vs.average_rate == 30
+        times = [float(t * vs.time_base) for t in pts]
+        assert times[1] - times[0] == pytest.approx(1 / 30)
+        assert float(vs.duration * vs.time_base) == pytest.approx(5.0, abs=1e-6)
+    pcm, rate = decode_audio(a)
+    assert rate == 48000 and pcm.shape[0] == 2
+    assert pcm.shape[1] >= 5 * 48000 and rms(pcm, rate, 0, 5) < 1e-3   # silence
+    f0 = tmp_path / "f0.png"
+    media.extract_frame(a, f0, "first")
+    first = np.asarray(Image.open(f0))
+    assert first.shape == (720, 1280, 3)
+    assert np.abs(first.astype(int) - last.astype(int)).max() > 100, "no visible motion"
+
+
+def test_preview_audio_is_padded_or_trimmed(tmp_path):
+    short, long_ = tmp_path / "short.mp3", tmp_path / "long.wav"
+    media.write_tone(short, 1.0, freq=1000.0, fmt="mp3")
+    media.write_tone(long_, 4.0, freq=1000.0, channels=2)
+    for src in (short, long_):
+        out = tmp_path / f"p_{src.stem}.mp4"
+        media.render_preview(card(duration=2.0), out, audio=src)
+        p = media.probe(out)
+        assert p.duration == pytest.approx(2.0, abs=0.05)
+        with av.open(str(out)) as c:
+            a = c.streams.audio[0]
+            assert float(a.duration * a.time_base) == pytest.approx(2.0, abs=0.01)
+            assert a.codec_context.sample_rate == 48000 and a.codec_context.channels == 2
+        pcm, rate = decode_audio(out)
+        assert tone_level(pcm, rate, 1000, 0.0, 0.8) == pytest.approx(0.5, abs=0.08)
+        late = rms(pcm, rate, 1.2, 1.95)
+        if src is short:
+            assert late < 0.01, "audio shorter than the shot must be padded with silence"
+        else:
+            assert late > 0.2, "audio longer than the shot must run to the end (trimmed)"
+
+
+def test_preview_tiny_and_portrait_sizes(tmp_path):
+    for w, h in ((40, 24), (64, 64), (180, 320)):
+        out = tmp_path / f"p{w}x{h}.mp4"
+        media.render_preview(card(duration=0.5, width=w, height=h, fps=8.0), out)
+        p = media.probe(out)
+        assert (p.width, p.height, p.fps) == (w, h, 8.0)
+        assert decode_video(out)[0] == 4
+
+
+def test_preview_rejects_bad_inputs(tmp_path):
+    with pytest.raises(MediaError, match="odd|even"):
+        media.render_preview(card(width=321), tmp_path / "x.mp4")
+    with pytest.raises(MediaError, match="missing.wav.*does not exist"):
+        media.render_preview(card(), tmp_path / "x.mp4", audio=tmp_path / "missing.wav")
+    assert os.listdir(tmp_path) == []
