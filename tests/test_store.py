@@ -324,18 +324,15 @@ def test_results_round_trip_and_persist(store):
         assert again.get_result("a" * 64) == r2
 
 
-def test_get_results_10000_keys_is_fast(store):
+def test_get_results_10000_keys_in_batches(store):
     digest = sha(b"x")
     results = [Result(sha(str(i).encode()), f"gen:s{i}#1", digest, i, {"i": i}, created=1.0)
                for i in range(10_000)]
     store.actions.put_many(results)
     keys = [r.key for r in results] + [sha(b"absent %d" % i) for i in range(100)]
-    start = time.perf_counter()
-    found = store.get_results(keys)
-    elapsed = time.perf_counter() - start
+    found = store.get_results(keys)   # its speed is measured in bench/bench_engine.py
     assert len(found) == 10_000
     assert found[results[1234].key] == results[1234]
-    assert elapsed < 0.3, elapsed
 
 
 # ---- run lock ---------------------------------------------------------------------------------
