@@ -35,9 +35,12 @@ def test_concurrency_quota(make_emu, client):
     task_id(submit(client, emu, t2v()))  # the slot is free again
 
 
-def test_default_concurrency_comes_from_models(make_emu, client):
+def test_default_concurrency_per_model(make_emu, client):
+    """Without a concurrency option each model has its own cap: 2 in flight for wanx2.1
+    (reference §6), as the client's table must state too."""
     emu = make_emu(latency=(20.0, 20.0), submit_rps=100)
     limit = models.lookup("wanx2.1-t2v-turbo").concurrency
+    assert limit == 2
     for _ in range(limit):
         task_id(submit(client, emu, t2v("wanx2.1-t2v-turbo", size="832*480")))
     assert_error(submit(client, emu, t2v("wanx2.1-t2v-turbo", size="832*480")), 429,

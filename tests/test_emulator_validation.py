@@ -126,7 +126,7 @@ def test_valid_submits(make_emu, client, case):
 
 
 def test_geometry_of_rendered_video(make_emu, client, tmp_path):
-    """wan2.7 resolution+ratio maps through models.SIZES; i2v without ratio renders 16:9."""
+    """wan2.7 resolution+ratio maps to the standard sizes; i2v without ratio renders 16:9."""
     emu = make_emu()
     out = wait(client, emu, task_id(submit(client, emu, t2v(
         "wan2.7-t2v", resolution="720P", ratio="9:16", duration=2))))["output"]

@@ -1,15 +1,17 @@
 """`wanflow emulator`: a local HTTP server that speaks DashScope's Wan video task protocol.
 
 It accepts the same submits, polls, cancels, task lists, upload policies and OSS form uploads
-as the real service (reference §1-§7), validates each request against the capability table
-in `wanflow.models`, simulates PENDING -> RUNNING -> SUCCEEDED/FAILED on a scaled clock, serves a preview MP4
+as the real service (reference §1-§7), validates each request against its own statement of
+the protocol's rules (`rules`, independent of the client's table in `wanflow.models`),
+simulates PENDING -> RUNNING -> SUCCEEDED/FAILED on a scaled clock, serves a preview MP4
 (rendered lazily by `wanflow.media`) at a signed, expiring URL, enforces per-model quotas,
 and injects faults on request. The official `dashscope` SDK works against it.
 
-Standard library only (http.server + threads); the only wanflow imports are `models` and,
-lazily when a video is first downloaded, `media`.
+Standard library only (http.server + threads); the only other wanflow import is `media`,
+lazily, when a video is first downloaded.
 
   server      the HTTP handler and routing, the `Emulator` lifecycle, `serve()`
+  rules       the per-model table and protocol constants, from the reference
   validation  submit checks per model family -> `Submission`
   tasks       the task state machine, times, usage, the task list
   quotas      in-flight caps and rate windows (429s)

@@ -22,10 +22,9 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
-from ... import models
+from . import rules
 from .errors import ApiError, invalid
 from .ids import Ids
-from .tasks import TZ
 
 ACCESS_KEY_ID = "LTAI5tWanflowEmulator"
 BUCKET = "dashscope-instant"
@@ -83,7 +82,7 @@ class Upload:
 class TempStorage:
     """getPolicy plus the OSS form-POST target, and the files uploaded through them."""
 
-    def __init__(self, secret: bytes, ids: Ids, ttl: float = models.UPLOAD_TTL_SECONDS):
+    def __init__(self, secret: bytes, ids: Ids, ttl: float = rules.UPLOAD_TTL_SECONDS):
         self.secret = secret
         self.ids = ids
         self.ttl = ttl
@@ -98,11 +97,11 @@ class TempStorage:
         model = query.get("model")
         if not model:
             raise invalid("Missing required query parameter: model.")
-        if region not in models.UPLOAD_REGIONS:
+        if region not in rules.UPLOAD_REGIONS:
             raise ApiError(403, "AccessDenied",
                            "Temporary file storage (getPolicy) is only available in the China "
                            f"(Beijing) region; it is unavailable in region {region}.")
-        day = datetime.fromtimestamp(now, TZ).strftime("%Y-%m-%d")
+        day = datetime.fromtimestamp(now, rules.PROVIDER_TZ).strftime("%Y-%m-%d")
         upload_dir = f"{BUCKET}/{self.ids.token()}/{day}/{self.ids.uuid()}"
         expires = now + POLICY_TTL
         document = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from ...models import Model
+from .rules import ModelRule
 
 # A limit option: None (the model's own figure), one number for every model, or a mapping
 # from model name (as requested, or its family) to a number.
@@ -42,7 +42,7 @@ class Quotas:
         self._queries = RateWindow()
         self._lists = RateWindow()
 
-    def admit_submit(self, model: str, rule: Model, in_flight: int, now: float) -> bool:
+    def admit_submit(self, model: str, rule: ModelRule, in_flight: int, now: float) -> bool:
         """Whether a submit fits the family's in-flight cap and submit rate (counting it)."""
         cap = _limit(self.concurrency, model, rule.name, rule.concurrency)
         if cap is not None and in_flight >= cap:

@@ -38,8 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 from urllib.parse import parse_qsl, urlsplit
 
-from ... import models
-from . import errors, oss
+from . import errors, oss, rules
 from .errors import ApiError
 from .faults import Faults, fault_names
 from .ids import Ids
@@ -58,10 +57,11 @@ class Emulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_keys=("sk-test",),
                  latency=(2.0, 4.0), time_scale: float = 1.0, concurrency=None, submit_rps=None,
-                 task_ttl: float = 86400, url_ttl: float = 86400, faults: Faults | None = None,
+                 task_ttl: float = rules.TASK_TTL_SECONDS,
+                 url_ttl: float = rules.TASK_TTL_SECONDS, faults: Faults | None = None,
                  seed: int = 0, workdir=None, region: str = "beijing", render_scale: float = 1.0,
-                 query_qps: float = models.QUERY_QPS,
-                 upload_ttl: float = models.UPLOAD_TTL_SECONDS):
+                 query_qps: float = rules.QUERY_QPS,
+                 upload_ttl: float = rules.UPLOAD_TTL_SECONDS):
         if time_scale <= 0:
             raise ValueError("time_scale must be > 0")
         if not 0 < render_scale <= 1:
@@ -79,7 +79,7 @@ class Emulator:
         self.query_qps = query_qps
         self.faults = faults if faults is not None else Faults()
         self.seed = seed
-        self.region = models.REGION_ALIASES.get(region, region)
+        self.region = rules.REGION_ALIASES.get(region, region)
         self.render_scale = float(render_scale)
         self._own_workdir = workdir is None
         self.workdir = None if workdir is None else os.fspath(workdir)  # tempdir made on start()

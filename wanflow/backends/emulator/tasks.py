@@ -11,13 +11,13 @@ import hashlib
 import math
 import random
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
+from . import rules
 from .errors import ApiError, invalid
 from .validation import Submission
 
 PENDING_SHARE = 0.1   # of a task's wall time spent queued
-TZ = timezone(timedelta(hours=8))  # DashScope reports times without a zone; Beijing time
 LISTED_STATES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED")
 
 # What `prompt_extend` appends to stand for the provider's rewritten prompt.
@@ -28,13 +28,13 @@ _EXTENSION = (" The scene is captured with cinematic lighting, a smooth, steady 
 def format_time(t: float | None) -> str | None:
     if t is None:
         return None
-    dt = datetime.fromtimestamp(t, TZ)
+    dt = datetime.fromtimestamp(t, rules.PROVIDER_TZ)
     return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
 
 
 def _parse_list_time(text: str) -> float:
     """A `YYYYMMDDhhmmss` list bound, in the provider's zone."""
-    return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=TZ).timestamp()
+    return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=rules.PROVIDER_TZ).timestamp()
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,10 @@ class Task:
         """The `usage` of a success; its keys depend on the model generation (§4.2)."""
         sub = self.submission
         seconds, sr = sub.duration, int(sub.tier.rstrip("P"))
-        generation = _generation(sub.rule.name)
-        if generation == "2.1":
+        if sub.rule.generation == "2.1":
             return {"video_duration": seconds, "video_ratio": f"{sub.width}*{sub.height}",
                     "video_count": 1}
-        if generation == "2.2":
+        if sub.rule.generation == "2.2":
             return {"video_duration": seconds, "video_count": 1, "SR": sr}
         return {"duration": seconds, "input_video_duration": 0, "output_video_duration": seconds,
                 "video_count": 1, "SR": sr, "ratio": sub.ratio}
@@ -128,7 +127,7 @@ class Task:
     def list_row(self, now: float, region: str) -> dict:
         status = self.status(now)
         row = {"task_id": self.task_id, "task_status": status, "model_name": self.model,
-               "region": _REGION_IDS.get(region, region),
+               "region": rules.REGION_IDS.get(region, region),
                "api_key_id": hashlib.sha256(self.api_key.encode()).hexdigest()[:16],
                "submit_time": format_time(self.submitted)}
         if status not in ("PENDING", "CANCELED"):
@@ -262,17 +261,6 @@ class TaskBoard:
 
     def all(self) -> list[Task]:
         return list(self._tasks.values())
-
-
-_REGION_IDS = {"beijing": "cn-beijing", "singapore": "ap-southeast-1", "virginia": "us-east-1"}
-
-
-def _generation(name: str) -> str:
-    if name.startswith(("wanx2.1", "wan2.1")):
-        return "2.1"
-    if name.startswith(("wan2.2", "wan2.5")):
-        return "2.2"
-    return "2.6"
 
 
 def _cannot_cancel(task_id: str, reason: str) -> ApiError:

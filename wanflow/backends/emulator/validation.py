@@ -1,4 +1,4 @@
-"""Validation of a submit against the capability table, model family by model family.
+"""Validation of a submit against the emulator's rules, model family by model family.
 
 A submit the real service would refuse is answered as it would be (reference §5): 403
 AccessDenied without the async header, 404 ModelNotFound, 400 InvalidURL on the wrong path,
@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ... import models
-from ...models import Model
+from . import rules
 from .errors import URL_ERROR, ApiError, invalid
+from .rules import ModelRule
 
 # `find_upload(key)`: the model an oss:// file was uploaded for, or None if it does not
 # exist or has expired.
@@ -24,8 +24,6 @@ FindUpload = Callable[[str], str | None]
 
 _DATA_URI = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w=.+-]+)*;base64,")
 _VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi")
-_R2V_MEDIA_TYPES = ("reference_image", "reference_video", "first_frame")
-_SHOT_TYPES = ("single", "multi")
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,7 @@ class Submission:
     """A submit the emulator accepted: the request, and the clip it will make."""
 
     model: str          # as requested: a dated snapshot or alias stays as sent
-    rule: Model
+    rule: ModelRule
     body: dict
     prompt: str         # truncated to the model's limit, as the service does
     width: int
@@ -59,10 +57,10 @@ def check_submit(path: str, headers: Mapping, raw: bytes,
     model = body.get("model")
     if not model or not isinstance(model, str):
         raise ApiError(400, "BadRequest.EmptyModel", "Required parameter(model) missing or empty.")
-    rule = models.lookup(model)
+    rule = rules.rule_for(model)
     if rule is None:
         raise ApiError(404, "ModelNotFound", f"Model not found ({model})!")
-    if path != "/" + rule.endpoint:
+    if path != rule.endpoint:
         raise ApiError(400, "InvalidURL", URL_ERROR)
     inp = body.get("input")
     if not isinstance(inp, dict) or not inp:
@@ -77,25 +75,25 @@ def check_submit(path: str, headers: Mapping, raw: bytes,
     return _check_model(model, rule, body, inp, params, urls)
 
 
-def _check_model(model: str, rule: Model, body: dict, inp: dict, params: dict,
+def _check_model(model: str, rule: ModelRule, body: dict, inp: dict, params: dict,
                  urls: _Urls) -> Submission:
     prompt = _check_prompt(model, rule, inp)
     if inp.get("audio_url") is not None:
-        if not rule.audio_input or rule.protocol == "media":
+        if not rule.audio_url:
             raise invalid(f"input.audio_url is not supported by model {model}.")
         urls.check("input.audio_url", inp["audio_url"])
-    media_types = _INPUT_CHECKS[rule.protocol](model, rule, inp, urls)
+    media_types = _INPUT_CHECKS[rule.inputs](model, rule, inp, urls)
     tier, ratio, size = _check_geometry(model, rule, params, media_types)
     duration = _check_duration(model, rule, params, media_types)
     prompt_extend = _check_flags(model, rule, params)
     width, height = (int(side) for side in size.split("*"))
-    audible = not rule.silent and params.get("audio") is not False
+    audible = rule.soundtrack and params.get("audio") is not False
     return Submission(model=model, rule=rule, body=body, prompt=prompt, width=width,
                       height=height, duration=duration, tier=tier, ratio=ratio,
                       prompt_extend=prompt_extend, audible=audible)
 
 
-def _check_prompt(model: str, rule: Model, inp: dict) -> str:
+def _check_prompt(model: str, rule: ModelRule, inp: dict) -> str:
     prompt = inp.get("prompt")
     if prompt is not None and not isinstance(prompt, str):
         raise invalid("input.prompt must be a string.")
@@ -146,18 +144,18 @@ class _Urls:
 # --------------------------------------------------------------------------- inputs
 # One check per input protocol; each returns the wan2.7 media types it saw (else empty).
 
-def _check_prompt_only(model: str, rule: Model, inp: dict, urls: _Urls) -> list[str]:
+def _check_prompt_only(model: str, rule: ModelRule, inp: dict, urls: _Urls) -> list[str]:
     return []
 
 
-def _check_img_url(model: str, rule: Model, inp: dict, urls: _Urls) -> list[str]:
+def _check_img_url(model: str, rule: ModelRule, inp: dict, urls: _Urls) -> list[str]:
     if inp.get("img_url") is None:
         raise invalid(f"input.img_url is required for model {model}.")
     urls.check("input.img_url", inp["img_url"])
     return []
 
 
-def _check_frames(model: str, rule: Model, inp: dict, urls: _Urls) -> list[str]:
+def _check_frames(model: str, rule: ModelRule, inp: dict, urls: _Urls) -> list[str]:
     if inp.get("first_frame_url") is None:
         raise invalid(f"input.first_frame_url is required for model {model}.")
     urls.check("input.first_frame_url", inp["first_frame_url"])
@@ -169,7 +167,7 @@ def _check_frames(model: str, rule: Model, inp: dict, urls: _Urls) -> list[str]:
     return []
 
 
-def _check_references(model: str, rule: Model, inp: dict, urls: _Urls) -> list[str]:
+def _check_references(model: str, rule: ModelRule, inp: dict, urls: _Urls) -> list[str]:
     refs, field = inp.get("reference_urls"), "input.reference_urls"
     if refs is None and inp.get("reference_video_urls") is not None:
         refs, field = inp["reference_video_urls"], "input.reference_video_urls"  # older name
@@ -188,7 +186,7 @@ def _check_references(model: str, rule: Model, inp: dict, urls: _Urls) -> list[s
     return []
 
 
-def _check_media(model: str, rule: Model, inp: dict, urls: _Urls) -> list[str]:
+def _check_media(model: str, rule: ModelRule, inp: dict, urls: _Urls) -> list[str]:
     media = inp.get("media")
     if not isinstance(media, list) or not media:
         raise invalid(f"input.media is required for model {model}: a list of "
@@ -198,9 +196,9 @@ def _check_media(model: str, rule: Model, inp: dict, urls: _Urls) -> list[str]:
         if not isinstance(item, dict):
             raise invalid(f"input.media[{i}] must be an object with type and url.")
         mtype = item.get("type")
-        if mtype not in models.MEDIA_TYPES:
+        if mtype not in rules.MEDIA_TYPES:
             raise invalid(f"input.media[{i}].type {mtype!r} is not valid; allowed: "
-                          + ", ".join(models.MEDIA_TYPES) + ".")
+                          + ", ".join(rules.MEDIA_TYPES) + ".")
         types.append(mtype)
         if mtype != "link":
             urls.check(f"input.media[{i}].url", item.get("url"))
@@ -215,17 +213,17 @@ def _check_media(model: str, rule: Model, inp: dict, urls: _Urls) -> list[str]:
 
 def _check_i2v_combo(model: str, types: list[str]) -> None:
     combo = frozenset(types)
-    if len(combo) != len(types) or combo not in models.I2V_MEDIA_COMBOS:
-        allowed = "; ".join("+".join(sorted(c)) for c in models.I2V_MEDIA_COMBOS)
+    if len(combo) != len(types) or combo not in rules.I2V_MEDIA_COMBOS:
+        allowed = "; ".join("+".join(sorted(c)) for c in rules.I2V_MEDIA_COMBOS)
         raise invalid(f"input.media types {'+'.join(types)} are not a valid combination for "
                       f"model {model}; allowed: {allowed}.")
 
 
-def _check_r2v_media(model: str, rule: Model, types: list[str]) -> None:
+def _check_r2v_media(model: str, rule: ModelRule, types: list[str]) -> None:
     for i, mtype in enumerate(types):
-        if mtype not in _R2V_MEDIA_TYPES:
+        if mtype not in rules.R2V_MEDIA_TYPES:
             raise invalid(f"input.media[{i}].type {mtype!r} is not supported by model {model}; "
-                          f"allowed: {', '.join(_R2V_MEDIA_TYPES)}.")
+                          f"allowed: {', '.join(rules.R2V_MEDIA_TYPES)}.")
     if types.count("first_frame") > 1:
         raise invalid("input.media: at most one first_frame item is allowed.")
     refs = [t for t in types if t != "first_frame"]
@@ -247,22 +245,22 @@ def _looks_like_video(url: str) -> bool:
 
 # --------------------------------------------------------------------------- parameters
 
-def _check_geometry(model: str, rule: Model, params: dict,
+def _check_geometry(model: str, rule: ModelRule, params: dict,
                     media_types: list[str]) -> tuple[str, str, str]:
     """(tier, ratio, `W*H`) of the clip, from `size` or from `resolution` (+ `ratio`)."""
     size, resolution, ratio = params.get("size"), params.get("resolution"), params.get("ratio")
     if rule.geometry == "size":
-        allowed = ", ".join(rule.allowed_sizes())
+        allowed = ", ".join(rule.sizes())
         for name, value in (("resolution", resolution), ("ratio", ratio)):
             if value is not None:
                 raise invalid(f"parameters.{name} is not supported by model {model}; "
                               f"use parameters.size, one of: {allowed}.")
         if size is None:
-            size = models.SIZES[(rule.default_resolution, models.DEFAULT_RATIO)]
-        if size not in rule.allowed_sizes():
+            size = rules.SIZES[(rule.default_resolution, rules.DEFAULT_RATIO)]
+        if size not in rule.sizes():
             raise invalid(f"parameters.size {size!r} is not supported by model {model}; "
                           f"allowed: {allowed}.")
-        return models.SIZE_TIER[size], models.SIZE_RATIO[size], size
+        return rules.SIZE_TIER[size], rules.SIZE_RATIO[size], size
     if size is not None:
         raise invalid(f"parameters.size is not supported by model {model}; use "
                       f"parameters.resolution, one of: {', '.join(rule.resolutions)}.")
@@ -271,22 +269,22 @@ def _check_geometry(model: str, rule: Model, params: dict,
         raise invalid(f"parameters.resolution {tier!r} is not supported by model {model}; "
                       f"allowed: {', '.join(rule.resolutions)}.")
     if rule.geometry == "resolution+ratio":
-        chosen = models.DEFAULT_RATIO if ratio is None else ratio
-        if chosen not in models.RATIOS:
+        chosen = rules.DEFAULT_RATIO if ratio is None else ratio
+        if chosen not in rules.RATIOS:
             raise invalid(f"parameters.ratio {chosen!r} is not supported by model {model}; "
-                          f"allowed: {', '.join(models.RATIOS)}.")
+                          f"allowed: {', '.join(rules.RATIOS)}.")
         # With a first frame the ratio is ignored; the emulator cannot see the image, so 16:9.
-        ratio = models.DEFAULT_RATIO if "first_frame" in media_types else chosen
+        ratio = rules.DEFAULT_RATIO if "first_frame" in media_types else chosen
     elif ratio is not None:
         raise invalid(f"parameters.ratio is not supported by model {model}; its aspect ratio "
                       "follows the input image.")
     else:
-        ratio = models.DEFAULT_RATIO  # i2v and kf2v follow the image; 16:9 stands in for it
-    size = models.SIZES.get((tier, ratio)) or models.SIZES[(tier, models.DEFAULT_RATIO)]
+        ratio = rules.DEFAULT_RATIO  # i2v and kf2v follow the image; 16:9 stands in for it
+    size = rules.SIZES.get((tier, ratio)) or rules.SIZES[(tier, rules.DEFAULT_RATIO)]
     return tier, ratio, size
 
 
-def _check_duration(model: str, rule: Model, params: dict, media_types: list[str]) -> int:
+def _check_duration(model: str, rule: ModelRule, params: dict, media_types: list[str]) -> int:
     duration = params.get("duration")
     if duration is None:
         duration = rule.default_duration
@@ -301,7 +299,7 @@ def _check_duration(model: str, rule: Model, params: dict, media_types: list[str
     return duration
 
 
-def _check_flags(model: str, rule: Model, params: dict) -> bool:
+def _check_flags(model: str, rule: ModelRule, params: dict) -> bool:
     """Check prompt_extend, watermark, audio, seed and shot_type; return prompt_extend."""
     for name in ("prompt_extend", "watermark", "audio"):
         if params.get(name) is not None and not isinstance(params[name], bool):
@@ -309,15 +307,15 @@ def _check_flags(model: str, rule: Model, params: dict) -> bool:
     prompt_extend = params.get("prompt_extend", True) is not False  # the API's default: on
     seed = params.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                             or not 0 <= seed <= models.SEED_MAX):
-        raise invalid(f"parameters.seed must be an integer in [0, {models.SEED_MAX}].")
+                             or not 0 <= seed <= rules.SEED_MAX):
+        raise invalid(f"parameters.seed must be an integer in [0, {rules.SEED_MAX}].")
     shot_type = params.get("shot_type")
     if shot_type is not None:
         if not rule.shot_type:
             raise invalid(f"parameters.shot_type is not supported by model {model}.")
-        if shot_type not in _SHOT_TYPES:
+        if shot_type not in rules.SHOT_TYPES:
             raise invalid(f"parameters.shot_type {shot_type!r} is not valid; allowed: "
-                          f"{', '.join(_SHOT_TYPES)}.")
+                          f"{', '.join(rules.SHOT_TYPES)}.")
         if shot_type == "multi" and rule.kind in ("t2v", "i2v") and not prompt_extend:
             raise invalid("parameters.shot_type 'multi' requires parameters.prompt_extend "
                           "to be true.")
