@@ -140,3 +140,21 @@ def test_geometry_of_rendered_video(make_emu, client, tmp_path):
     p = media.probe(tmp_path / "b.mp4")
     assert (p.width, p.height) == (208, 120)  # 832*480 * 0.25
     assert p.duration == pytest.approx(5.0, abs=0.1) and p.fps == pytest.approx(24)
+
+
+
+@pytest.mark.parametrize("model, inp, params, audible", [
+    ("wan2.6-i2v-flash", {"img_url": PNG}, {"audio": False}, False),
+    ("wan2.6-i2v-flash", {"img_url": PNG}, {}, True),
+    ("wan2.6-i2v", {"img_url": PNG}, {"audio": False}, True),
+    ("wan2.7-t2v", {}, {"audio": False}, False),
+    ("wan2.6-t2v", {}, {"audio": False}, True),
+    ("wan2.2-t2v-plus", {}, {}, False),
+])
+def test_audio_switch_only_where_the_model_takes_it(make_emu, client, model, inp, params,
+                                                    audible):
+    """`parameters.audio: false` silences the models that take it; the others ignore the
+    unknown parameter (reference §1.4) and keep their sound; silent models stay silent."""
+    emu = make_emu()
+    tid = task_id(submit(client, emu, make_body(model, {"prompt": "x", **inp}, **params)))
+    assert emu.tasks()[tid]["audible"] is audible

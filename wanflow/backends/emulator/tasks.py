@@ -149,7 +149,8 @@ class Task:
             "message": self.failure.message if self.failure else None,
             "expired_url": self.expired_url, "width": sub.width, "height": sub.height,
             "duration": sub.duration, "fps": sub.rule.fps, "resolution": sub.tier,
-            "ratio": sub.ratio, "prompt": sub.prompt, "actual_prompt": self.actual_prompt,
+            "ratio": sub.ratio, "audible": sub.audible, "prompt": sub.prompt,
+            "actual_prompt": self.actual_prompt,
             "usage": self.usage, "body": sub.body, "expired": now - self.submitted > ttl,
         }
 

@@ -87,7 +87,8 @@ def _check_model(model: str, rule: ModelRule, body: dict, inp: dict, params: dic
     duration = _check_duration(model, rule, params, media_types)
     prompt_extend = _check_flags(model, rule, params)
     width, height = (int(side) for side in size.split("*"))
-    audible = rule.soundtrack and params.get("audio") is not False
+    # `audio` is a parameter only some models take; the others ignore it (§1.4).
+    audible = rule.soundtrack and not (rule.audio_switch and params.get("audio") is False)
     return Submission(model=model, rule=rule, body=body, prompt=prompt, width=width,
                       height=height, duration=duration, tier=tier, ratio=ratio,
                       prompt_extend=prompt_extend, audible=audible)
