@@ -188,9 +188,11 @@ def parse_multipart(content_type: str, body: bytes):
     files: dict[str, bytes] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        if not name:
+        if not isinstance(name, str) or not name:
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
         if part.get_param("filename", header="content-disposition") is not None or name == "file":
             files[name] = payload
         else:

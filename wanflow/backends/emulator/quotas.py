@@ -14,7 +14,7 @@ Limit = float | dict | None
 class RateWindow:
     """A sliding-window counter: at most `rate` hits per second, over at least one second."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.hits: deque[float] = deque()
 
     def allow(self, rate: float | None, now: float) -> bool:

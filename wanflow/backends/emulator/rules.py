@@ -103,9 +103,8 @@ _ALL_TIERS = ("480P", "720P", "1080P")
 _HD = ("720P", "1080P")
 _2_TO_15 = tuple(range(2, 16))
 _2_TO_10 = tuple(range(2, 11))
-# Durations and fps the reference gives as fixed: 5 s for wan2.2 and wanx2.1 (kf2v: any
-# other value fails), 5 or 10 s for wan2.5; 24 fps for wan2.2 and wan2.5 (§2.3 ⚠ mirrors).
-_FIVE = (5,)
+_FIVE = (5,)  # fixed 5 s clips (wan2.2, most of wanx2.1); for kf2v any other value fails
+# Output is 30 fps, except 24 fps for wan2.2 and wan2.5 (§2.3, ⚠ from mirrors).
 
 _RULES = (
     # wan2.7: resolution (+ ratio for t2v/r2v), 2-15 s, 5000-character prompts.

@@ -45,7 +45,7 @@ from .ids import Ids
 from .quotas import Quotas
 from .tasks import Failure, ListQuery, Task, TaskBoard
 from .validation import check_submit
-from .videos import Renderer, parse_range
+from .videos import Renderer, answer_range
 
 API_PREFIX = "/api/v1"
 CONTROL_PREFIX = "/_emulator"
@@ -213,7 +213,7 @@ class Emulator:
         return key
 
     # ----------------------------------------------------------------- task API
-    def _submit(self, path: str, headers, body_bytes: bytes, host_url: str) -> tuple[str, dict]:
+    def _submit(self, path: str, headers, body_bytes: bytes) -> tuple[str, dict]:
         """Validate and create a task. Returns ("ok"|"reset"|"error_after_create", payload)."""
         key = self._check_auth(headers)
         submission = check_submit(path, headers, body_bytes,
@@ -272,10 +272,10 @@ class Emulator:
             task = self._board.get(task_id, now)
             if task is None:
                 return {"output": {"task_id": task_id, "task_status": "UNKNOWN"}}
-            answer = {"output": task.output(now, self._video_url(task, host_url))}
-            if answer["output"]["task_status"] == "SUCCEEDED":
-                answer["usage"] = task.usage
-            return answer
+            if task.status(now) != "SUCCEEDED":
+                return {"output": task.output(now, None)}
+            return {"output": task.output(now, self._video_url(task, host_url)),
+                    "usage": task.usage}
 
     def _cancel(self, task_id: str, headers) -> dict:
         self._check_auth(headers)
@@ -308,17 +308,17 @@ class Emulator:
             expires = int(task.ends + self.url_ttl)
         return oss.result_url(self._secret, host_url, task.task_id, expires)
 
-    def _video_for(self, task_id: str, query: dict) -> tuple[int, bytes | str]:
-        """Check a download URL; (200, path of the video) or (status, XML error)."""
+    def _video_for(self, task_id: str, query: dict) -> str | tuple[int, bytes]:
+        """Check a download URL: the path of the video, or (status, XML error)."""
         now = time.time()
         refusal = oss.refuse_result_url(self._secret, task_id, query, now)
         if refusal is not None:
             return 403, refusal
         with self._lock:
             task = self._board.stored(task_id)
-        if task is None or task.status(now) != "SUCCEEDED":
+        if task is None or task.status(now) != "SUCCEEDED" or self.workdir is None:
             return 404, oss.oss_error("NoSuchKey", "The specified key does not exist.")
-        return 200, self._renderer.video(task, self.workdir, self.render_scale)
+        return self._renderer.video(task, self.workdir, self.render_scale)
 
     # ----------------------------------------------------------------- control
     def _control(self, method: str, path: str, body: bytes) -> tuple[int, object]:
@@ -508,7 +508,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", errors.URL_ERROR)
         sub = path[len(API_PREFIX):]
         if method == "POST" and sub.startswith("/services/"):
-            kind, payload = emu._submit(sub, self.headers, body, host_url)
+            kind, payload = emu._submit(sub, self.headers, body)
             if kind == "reset":
                 self._drop(rec)
                 return
@@ -537,35 +537,27 @@ class _Handler(BaseHTTPRequestHandler):
                        "application/xml", rec=rec)
             return
         try:
-            status, result = emu._video_for(m.group(1), query)
+            result = emu._video_for(m.group(1), query)
         except Exception as err:  # noqa: BLE001 - a render failure must still answer
             self._send(500, oss.oss_error("InternalError", f"rendering failed: {err}"),
                        "application/xml", rec=rec)
             return
-        if status != 200:
-            self._send(status, result, "application/xml",
-                       {"x-oss-request-id": oss.request_id()}, rec)
+        if isinstance(result, tuple):
+            status, xml = result
+            self._send(status, xml, "application/xml", {"x-oss-request-id": oss.request_id()},
+                       rec)
             return
         if method == "GET" and emu._take("download_reset"):
             self._drop(rec)
             return
         with open(result, "rb") as fh:
             data = fh.read()
-        size = len(data)
-        headers = {"Accept-Ranges": "bytes", "ETag": f'"{hashlib.md5(data).hexdigest().upper()}"',
-                   "x-oss-request-id": oss.request_id()}
-        start, end, status = 0, size - 1, 200
-        if self.headers.get("Range"):
-            byte_range = parse_range(self.headers["Range"], size)
-            if byte_range is None:
-                self._send(416, oss.oss_error("InvalidRange", "The requested range is not "
-                                              "satisfiable."), "application/xml",
-                           {"Content-Range": f"bytes */{size}"}, rec)
-                return
-            start, end = byte_range
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-        part = data[start:end + 1]
+        status, part, headers = answer_range(data, self.headers.get("Range"))
+        if status == 416:
+            self._send(416, oss.oss_error("InvalidRange", "The requested range is not "
+                                          "satisfiable."), "application/xml", headers, rec)
+            return
+        headers["x-oss-request-id"] = oss.request_id()
         if method == "GET" and emu._take("truncated_downloads"):
             # The full Content-Length, then half the bytes and a closed connection.
             self._send_head(status, len(part), "video/mp4", headers, rec)

@@ -1,6 +1,7 @@
 """The result videos: preview MP4s rendered on first download, and byte ranges of them."""
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -15,7 +16,7 @@ _RANGE = re.compile(r"\s*bytes=(\d*)-(\d*)\s*")
 class Renderer:
     """Renders each task's video once, into `<workdir>/videos`, however many downloads race."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._task_locks: dict[str, threading.Lock] = {}
 
@@ -83,3 +84,18 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if start >= size or start > end:
         return None
     return start, end
+
+
+def answer_range(data: bytes, header: str | None) -> tuple[int, bytes, dict]:
+    """(status, body, headers) of a GET of `data` with an optional `Range` header: 200 with
+    the whole, 206 with the range, or 416 (empty body) if it cannot be satisfied."""
+    size = len(data)
+    headers = {"Accept-Ranges": "bytes", "ETag": f'"{hashlib.md5(data).hexdigest().upper()}"'}
+    if not header:
+        return 200, data, headers
+    byte_range = parse_range(header, size)
+    if byte_range is None:
+        return 416, b"", {"Content-Range": f"bytes */{size}"}
+    start, end = byte_range
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return 206, data[start:end + 1], headers
