@@ -1,0 +1,591 @@
+"""The emulator's HTTP server: the `Emulator` lifecycle, its request handler, and `serve()`.
+
+HTTP surface (paths under `/api/v1` need `Authorization: Bearer <key>`; errors use the
+`{"request_id", "code", "message"}` envelope):
+  POST /api/v1/services/aigc/video-generation/video-synthesis   submit (all but kf2v)
+  POST /api/v1/services/aigc/image2video/video-synthesis        submit (kf2v only)
+  GET  /api/v1/tasks/{id}           200 for every state; UNKNOWN for unknown/expired ids
+  POST /api/v1/tasks/{id}/cancel    PENDING only, else 400 UnsupportedOperation
+  GET  /api/v1/tasks                list: {"data": [...], total, total_page, page_no, page_size}
+  GET  /api/v1/uploads?action=getPolicy&model=M    temporary-storage policy (Beijing only)
+  POST /oss                         fake OSS PostObject form upload -> oss://<key>
+  GET|HEAD /videos/<task_id>.mp4?Expires&OSSAccessKeyId&Signature   signed result URL
+  GET  /_emulator/{requests,submissions,tasks,faults}; POST /_emulator/faults (JSON sets
+       Faults fields); POST /_emulator/reset.  Control calls are not logged in requests().
+
+Choices where the reference is unsure: unknown model -> 404 ModelNotFound; wrong submit path
+-> 400 InvalidURL "url error, please check url!"; cancel of a non-PENDING or unknown task ->
+400 UnsupportedOperation; getPolicy outside Beijing -> 403 AccessDenied; poll throttling and
+GET /tasks over `query_qps` -> 429 Throttling; quota and injected submit 429s ->
+Throttling.RateQuota.
+
+Times: `latency` and `time_scale` describe simulated generation (see `tasks`). Every other
+duration (task_ttl, url_ttl, upload_ttl, policy expiry, rate windows) is in real seconds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+from urllib.parse import parse_qsl, urlsplit
+
+from . import errors, oss, rules
+from .errors import ApiError
+from .faults import Faults, fault_names
+from .ids import Ids
+from .quotas import Quotas
+from .tasks import Failure, ListQuery, Task, TaskBoard
+from .validation import check_submit
+from .videos import Renderer, answer_range
+
+API_PREFIX = "/api/v1"
+CONTROL_PREFIX = "/_emulator"
+EXPIRED_URL_AGE = 3600  # an `expired_urls` fault dates the URL's Expires an hour before the end
+
+
+class Emulator:
+    """A DashScope Wan video-task server on loopback. See the module docstring."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_keys=("sk-test",),
+                 latency=(2.0, 4.0), time_scale: float = 1.0, concurrency=None, submit_rps=None,
+                 task_ttl: float = rules.TASK_TTL_SECONDS,
+                 url_ttl: float = rules.TASK_TTL_SECONDS, faults: Faults | None = None,
+                 seed: int = 0, workdir=None, region: str = "beijing", render_scale: float = 1.0,
+                 query_qps: float = rules.QUERY_QPS,
+                 upload_ttl: float = rules.UPLOAD_TTL_SECONDS):
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        if not 0 < render_scale <= 1:
+            raise ValueError("render_scale must be in (0, 1]")
+        self.host = host
+        self.port = port
+        self.api_keys = tuple(api_keys)
+        self.latency = (float(latency[0]), float(latency[1]))
+        self.time_scale = float(time_scale)
+        self.concurrency = concurrency
+        self.submit_rps = submit_rps
+        self.task_ttl = float(task_ttl)
+        self.url_ttl = float(url_ttl)
+        self.upload_ttl = float(upload_ttl)
+        self.query_qps = query_qps
+        self.faults = faults if faults is not None else Faults()
+        self.seed = seed
+        self.region = rules.REGION_ALIASES.get(region, region)
+        self.render_scale = float(render_scale)
+        self._own_workdir = workdir is None
+        self.workdir = None if workdir is None else os.fspath(workdir)  # tempdir made on start()
+        self._secret = hashlib.sha256(f"wanflow-emulator:{seed}".encode()).digest()
+        self._lock = threading.RLock()
+        self._renderer = Renderer()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._conns: set = set()
+        self._reset_state()
+
+    # ----------------------------------------------------------------- lifecycle
+    def _reset_state(self) -> None:
+        with self._lock:
+            self._ids = Ids(self.seed)
+            self._board = TaskBoard(seed=self.seed, latency=self.latency,
+                                    time_scale=self.time_scale, ttl=self.task_ttl)
+            self._quotas = Quotas(concurrency=self.concurrency, submit_rps=self.submit_rps,
+                                  query_qps=self.query_qps)
+            self._storage = oss.TempStorage(self._secret, self._ids, self.upload_ttl)
+            self._requests: list[dict] = []
+            self._submissions: list[dict] = []
+            self._poll_faults_used = 0
+            videos = os.path.join(self.workdir, "videos") if self.workdir else ""
+            if videos and os.path.isdir(videos):
+                shutil.rmtree(videos, ignore_errors=True)
+
+    def reset(self) -> None:
+        """Forget tasks, requests, uploads and rendered videos; faults back to off; re-seed."""
+        with self._lock:
+            self._reset_state()
+            self.faults.update(Faults().to_dict())  # in place: callers may hold the object
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        if self.workdir is None:
+            self.workdir = tempfile.mkdtemp(prefix="wanflow-emulator-")
+        server = ThreadingHTTPServer((self.host, self.port), _Handler)
+        server.daemon_threads = True
+        server.emulator = self  # type: ignore[attr-defined]
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name=f"wanflow-emulator:{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            conns = list(self._conns)
+            self._conns.clear()
+        for conn in conns:  # keep-alive connections would otherwise outlive the server
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._own_workdir and self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.url + API_PREFIX
+
+    # ----------------------------------------------------------------- inspection
+    def requests(self) -> list[dict]:
+        with self._lock:
+            return [dict(r) for r in self._requests]
+
+    def submissions(self) -> list[dict]:
+        with self._lock:
+            return [dict(s) for s in self._submissions]
+
+    def tasks(self) -> dict[str, dict]:
+        now = time.time()
+        with self._lock:
+            return {t.task_id: t.inspect(now, self._board.ttl) for t in self._board.all()}
+
+    def objects(self) -> dict[str, dict]:
+        """The fake OSS: key -> {"model", "size", "time", "content_type"}."""
+        return {key: {"model": u.model, "size": len(u.data), "time": u.time,
+                      "content_type": u.content_type}
+                for key, u in self._storage.uploads().items()}
+
+    # ----------------------------------------------------------------- helpers
+    def _new_id(self) -> str:
+        return self._ids.uuid()
+
+    def _take(self, name: str) -> bool:
+        """Consume one unit of a counting fault."""
+        with self._lock:
+            value = getattr(self.faults, name)
+            if value > 0:
+                setattr(self.faults, name, value - 1)
+                return True
+            return False
+
+    def _throttled(self, code: str, message: str) -> ApiError:
+        retry_after = self.faults.retry_after
+        headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+        return ApiError(429, code, message, headers)
+
+    def _check_auth(self, headers) -> str:
+        scheme, _, key = (headers.get("Authorization") or "").partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or key not in self.api_keys:
+            raise ApiError(401, "InvalidApiKey", "Invalid API-key provided.")
+        return key
+
+    # ----------------------------------------------------------------- task API
+    def _submit(self, path: str, headers, body_bytes: bytes) -> tuple[str, dict]:
+        """Validate and create a task. Returns ("ok"|"reset"|"error_after_create", payload)."""
+        key = self._check_auth(headers)
+        submission = check_submit(path, headers, body_bytes,
+                                  lambda k: self._storage.owner(k, time.time()))
+        # Faults that hit valid submits.
+        if self._take("submit_reset"):
+            return "reset", {}
+        if self._take("submit_429"):
+            raise self._throttled("Throttling.RateQuota", errors.THROTTLE_MESSAGE)
+        if self._take("submit_5xx"):
+            raise ApiError(500, "InternalError", errors.INTERNAL_MESSAGE)
+        now = time.time()
+        rule = submission.rule
+        with self._lock:
+            in_flight = self._board.in_flight(rule.name, now)
+            if not self._quotas.admit_submit(submission.model, rule, in_flight, now):
+                raise self._throttled("Throttling.RateQuota", errors.THROTTLE_MESSAGE)
+            failure = self._failure_for(submission.prompt)
+            task = self._board.create(self._new_id(), submission, key, now, failure=failure,
+                                      expired_url=failure is None and self._take("expired_urls"))
+            self._submissions.append({"task_id": task.task_id, "model": task.model,
+                                      "body": submission.body, "time": now})
+        if self._take("submit_5xx_after_create"):
+            return "error_after_create", {"task_id": task.task_id}
+        return "ok", {"output": {"task_id": task.task_id, "task_status": "PENDING"}}
+
+    def _failure_for(self, prompt: str) -> Failure | None:
+        """The injected failure a new task will end with, if any."""
+        if any(s and s in prompt for s in self.faults.fail_prompts):
+            return Failure("DataInspectionFailed", "Input data may contain inappropriate content.")
+        if self._take("inspection_fail"):
+            return Failure("DataInspectionFailed",
+                           "Output data may contain inappropriate content.")
+        if self._take("fail_tasks"):
+            return Failure("InternalError", "An internal error has occured during execution, "
+                           "please try again later or contact service support.")
+        return None
+
+    def _get_task(self, task_id: str, headers, host_url: str) -> dict:
+        self._check_auth(headers)
+        if self._take("poll_429"):
+            raise self._throttled("Throttling", errors.QUERY_THROTTLE_MESSAGE)
+        with self._lock:
+            inject_5xx = self._take("poll_5xx")
+            if inject_5xx:
+                nth = self._poll_faults_used
+                self._poll_faults_used += 1
+        if inject_5xx:
+            if nth % 2 == 0:
+                raise ApiError(503, "ServiceUnavailable", errors.UNAVAILABLE_MESSAGE)
+            raise ApiError(500, "InternalError", errors.INTERNAL_MESSAGE)
+        now = time.time()
+        with self._lock:
+            if not self._quotas.allow_query(now):
+                raise self._throttled("Throttling", errors.QUERY_THROTTLE_MESSAGE)
+            task = self._board.get(task_id, now)
+            if task is None:
+                return {"output": {"task_id": task_id, "task_status": "UNKNOWN"}}
+            if task.status(now) != "SUCCEEDED":
+                return {"output": task.output(now, None)}
+            return {"output": task.output(now, self._video_url(task, host_url)),
+                    "usage": task.usage}
+
+    def _cancel(self, task_id: str, headers) -> dict:
+        self._check_auth(headers)
+        with self._lock:
+            self._board.cancel(task_id, time.time())
+        return {}
+
+    def _list(self, query: dict, headers) -> dict:
+        self._check_auth(headers)
+        now = time.time()
+        wanted = ListQuery.parse(query)
+        with self._lock:
+            if not self._quotas.allow_list(now):
+                raise self._throttled("Throttling", errors.QUERY_THROTTLE_MESSAGE)
+            return self._board.page(wanted, now, self.region)
+
+    # ----------------------------------------------------------------- storage and videos
+    def _get_policy(self, query: dict, headers, host_url: str) -> dict:
+        self._check_auth(headers)
+        return {"data": self._storage.issue_policy(query, self.region, host_url, time.time())}
+
+    def _oss_upload(self, headers, body: bytes) -> tuple[int, bytes]:
+        """Handle the OSS PostObject form. Returns (status, xml-or-empty body)."""
+        return self._storage.receive(headers.get("Content-Type") or "", body, time.time())
+
+    def _video_url(self, task: Task, host_url: str) -> str:
+        if task.expired_url:
+            expires = int(task.ends) - EXPIRED_URL_AGE
+        else:
+            expires = int(task.ends + self.url_ttl)
+        return oss.result_url(self._secret, host_url, task.task_id, expires)
+
+    def _video_for(self, task_id: str, query: dict) -> str | tuple[int, bytes]:
+        """Check a download URL: the path of the video, or (status, XML error)."""
+        now = time.time()
+        refusal = oss.refuse_result_url(self._secret, task_id, query, now)
+        if refusal is not None:
+            return 403, refusal
+        with self._lock:
+            task = self._board.stored(task_id)
+        if task is None or task.status(now) != "SUCCEEDED" or self.workdir is None:
+            return 404, oss.oss_error("NoSuchKey", "The specified key does not exist.")
+        return self._renderer.video(task, self.workdir, self.render_scale)
+
+    # ----------------------------------------------------------------- control
+    def _control(self, method: str, path: str, body: bytes) -> tuple[int, object]:
+        name = path[len(CONTROL_PREFIX):].strip("/")
+        if method == "GET" and name == "requests":
+            return 200, self.requests()
+        if method == "GET" and name == "submissions":
+            return 200, self.submissions()
+        if method == "GET" and name == "tasks":
+            return 200, self.tasks()
+        if method == "GET" and name == "faults":
+            return 200, self.faults.to_dict()
+        if method == "POST" and name == "faults":
+            try:
+                values = json.loads(body or b"{}")
+                if not isinstance(values, dict):
+                    raise TypeError("expected a JSON object")
+                with self._lock:
+                    self.faults.update(values)
+            except KeyError as err:
+                return 400, {"error": f"unknown fault {err.args[0]!r}", "valid": fault_names()}
+            except (ValueError, TypeError) as err:
+                return 400, {"error": str(err)}
+            return 200, self.faults.to_dict()
+        if method == "POST" and name == "reset":
+            self.reset()
+            return 200, {"ok": True}
+        return 404, {"error": f"unknown control endpoint {method} {path}"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "wanflow-emulator"
+    sys_version = ""
+    timeout = 60
+
+    @property
+    def emu(self) -> Emulator:
+        return self.server.emulator  # type: ignore[attr-defined]
+
+    def log_message(self, format, *args):  # silence the default stderr log
+        pass
+
+    def setup(self):
+        super().setup()
+        with self.emu._lock:
+            self.emu._conns.add(self.connection)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            with self.emu._lock:
+                self.emu._conns.discard(self.connection)
+
+    # --- plumbing
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                line = self.rfile.readline()
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _host_url(self) -> str:
+        host = self.headers.get("Host")
+        return f"http://{host}" if host else self.emu.url
+
+    def _record(self, method, path, query, body) -> dict:
+        headers = {k: "Bearer ***" if k.lower() == "authorization" else v
+                   for k, v in self.headers.items()}
+        parsed = None
+        if body:
+            try:
+                parsed = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                parsed = None
+        rec = {"method": method, "path": path, "query": query, "headers": headers,
+               "json": parsed, "time": time.time(), "status": None}
+        with self.emu._lock:
+            self.emu._requests.append(rec)
+        return rec
+
+    def _send_head(self, status: int, length: int, content_type: str, headers: dict | None,
+                   rec: dict | None) -> None:
+        if rec is not None:
+            rec["status"] = status
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None,
+              rec: dict | None = None, head_only: bool = False) -> None:
+        self._send_head(status, len(body), content_type, headers, rec)
+        if not head_only:
+            self.wfile.write(body)
+
+    def _json(self, status: int, payload: dict, rec: dict | None, headers: dict | None = None,
+              request_id: str | None = None) -> None:
+        if request_id is not None:
+            payload = {"request_id": request_id, **payload}
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        self._send(status, body, "application/json", headers, rec)
+
+    def _error(self, err: ApiError, rec: dict | None) -> None:
+        envelope = {"request_id": self.emu._new_id(), "code": err.code, "message": err.message}
+        self._json(err.status, envelope, rec, headers=err.headers)
+
+    def _drop(self, rec: dict | None) -> None:
+        """Close the connection without answering."""
+        if rec is not None:
+            rec["status"] = None
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # --- verbs
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_HEAD(self):
+        self._dispatch("HEAD")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        try:
+            self._route(method)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _route(self, method: str) -> None:
+        split = urlsplit(self.path)
+        path = split.path
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        body = self._read_body() if method in ("POST", "PUT") else b""
+        emu = self.emu
+
+        if path.startswith(CONTROL_PREFIX):
+            status, payload = emu._control(method, path, body)
+            data = json.dumps(payload, ensure_ascii=False, default=str).encode()
+            self._send(status, data, "application/json")
+            return
+
+        rec = self._record(method, path, query, body if not path.startswith("/oss") else b"")
+        if emu.faults.slow_ms:
+            time.sleep(emu.faults.slow_ms / 1000.0)
+
+        if path.startswith("/videos/"):
+            self._download(method, path, query, rec)
+            return
+        if path.rstrip("/") == "/oss" and method == "POST":
+            status, xml = emu._oss_upload(self.headers, body)
+            self._send(status, xml, "application/xml" if xml else "text/plain",
+                       {"x-oss-request-id": oss.request_id()}, rec)
+            return
+        try:
+            self._api(method, path, query, body, rec)
+        except ApiError as err:
+            self._error(err, rec)
+
+    def _api(self, method: str, path: str, query: dict, body: bytes, rec: dict) -> None:
+        emu = self.emu
+        host_url = self._host_url()
+        if not path.startswith(API_PREFIX + "/"):
+            raise ApiError(404, "NotFound", errors.URL_ERROR)
+        sub = path[len(API_PREFIX):]
+        if method == "POST" and sub.startswith("/services/"):
+            kind, payload = emu._submit(sub, self.headers, body)
+            if kind == "reset":
+                self._drop(rec)
+                return
+            if kind == "error_after_create":
+                raise ApiError(500, "InternalError", errors.INTERNAL_MESSAGE)
+            self._json(200, payload, rec, request_id=emu._new_id())
+            return
+        m = re.fullmatch(r"/tasks/([^/]+)", sub)
+        if m and method == "GET":
+            answer = emu._get_task(m.group(1), self.headers, host_url)
+        elif (m := re.fullmatch(r"/tasks/([^/]+)/cancel", sub)) and method == "POST":
+            answer = emu._cancel(m.group(1), self.headers)
+        elif sub.rstrip("/") == "/tasks" and method == "GET":
+            answer = emu._list(query, self.headers)
+        elif sub.rstrip("/") == "/uploads" and method == "GET":
+            answer = emu._get_policy(query, self.headers, host_url)
+        else:
+            raise ApiError(400, "InvalidURL", errors.URL_ERROR)
+        self._json(200, answer, rec, request_id=emu._new_id())
+
+    def _download(self, method: str, path: str, query: dict, rec: dict) -> None:
+        emu = self.emu
+        m = re.fullmatch(r"/videos/([0-9a-fA-F-]+)\.mp4", path)
+        if not m or method not in ("GET", "HEAD"):
+            self._send(404, oss.oss_error("NoSuchKey", "The specified key does not exist."),
+                       "application/xml", rec=rec)
+            return
+        try:
+            result = emu._video_for(m.group(1), query)
+        except Exception as err:  # noqa: BLE001 - a render failure must still answer
+            self._send(500, oss.oss_error("InternalError", f"rendering failed: {err}"),
+                       "application/xml", rec=rec)
+            return
+        if isinstance(result, tuple):
+            status, xml = result
+            self._send(status, xml, "application/xml", {"x-oss-request-id": oss.request_id()},
+                       rec)
+            return
+        if method == "GET" and emu._take("download_reset"):
+            self._drop(rec)
+            return
+        with open(result, "rb") as fh:
+            data = fh.read()
+        status, part, headers = answer_range(data, self.headers.get("Range"))
+        if status == 416:
+            self._send(416, oss.oss_error("InvalidRange", "The requested range is not "
+                                          "satisfiable."), "application/xml", headers, rec)
+            return
+        headers["x-oss-request-id"] = oss.request_id()
+        if method == "GET" and emu._take("truncated_downloads"):
+            # The full Content-Length, then half the bytes and a closed connection.
+            self._send_head(status, len(part), "video/mp4", headers, rec)
+            self.wfile.write(part[: len(part) // 2])
+            self._drop(None)
+            return
+        self._send(status, part, "video/mp4", headers, rec, head_only=(method == "HEAD"))
+
+
+def serve(host: str = "127.0.0.1", port: int = 8765, **options) -> None:
+    """Run an emulator in the foreground until SIGINT/SIGTERM (for `wanflow emulator`)."""
+    stop = threading.Event()
+    emu = Emulator(host, port, **options).start()
+    previous = {}
+
+    def handle(signum, frame):
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handle)
+    print(f"wanflow emulator listening on {emu.base_url}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
