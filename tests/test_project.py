@@ -65,9 +65,9 @@ def project_load(path):
 
 
 def test_limits_merge_table_spec_environment_and_command_line():
-    from wanflow.spec.nodes import ModelLimit, Settings, Spec
+    from wanflow.spec.nodes import ModelLimit, Spec, SpecSettings
 
-    spec = Spec(file="x", root="/", name="x", settings=Settings(limits=(
+    spec = Spec(file="x", root="/", name="x", settings=SpecSettings(limits=(
         ModelLimit("wan2.7-t2v", concurrency=3),)))
     merged = project.limits(spec, ("wan2.7-t2v=4",), env={"WANFLOW_LIMITS": "wan2.7-t2v=9:0.5"})
     assert merged["wan2.7-t2v"].concurrency == 4          # command line wins

@@ -27,8 +27,8 @@ import yaml
 from . import checks
 from .. import models
 from ..errors import SpecError
-from .nodes import (Asset, AudioBed, Diagnostic, Film, Input, ModelLimit, Scene, Settings, Shot,
-                   ShotRef, Spec, Transition, Where)
+from .nodes import (Asset, AudioBed, Diagnostic, Film, Input, ModelLimit, Scene, Shot, ShotRef,
+                   Spec, SpecSettings, Transition, Where)
 
 MAX_BYTES = 2 * 1024 * 1024     # a spec file larger than this is refused unread
 MAX_NODES = 100_000             # YAML nodes per file, counting every alias expansion
@@ -1484,9 +1484,9 @@ def _bed(value) -> AudioBed | None:
     return None
 
 
-def _settings(value) -> Settings:
+def _settings(value) -> SpecSettings:
     if not isinstance(value, dict):
-        return Settings()
+        return SpecSettings()
     limits = []
     raw_limits = value.get("limits")
     if isinstance(raw_limits, dict):
@@ -1500,7 +1500,7 @@ def _settings(value) -> Settings:
     if isinstance(region, str):
         region = models.REGION_ALIASES.get(region, region)
     cost = value.get("max_cost")
-    return Settings(backend=value.get("backend") if isinstance(value.get("backend"), str) else "auto",
+    return SpecSettings(backend=value.get("backend") if isinstance(value.get("backend"), str) else "auto",
                     region=region if isinstance(region, str) else None,
                     base_url=_opt_str(value.get("base_url")), cache=_opt_str(value.get("cache")),
                     max_cost=float(cost) if isinstance(cost, (int, float)) and cost is not BAD else None,

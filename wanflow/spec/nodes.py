@@ -156,7 +156,9 @@ class ModelLimit:
 
 
 @dataclass(frozen=True)
-class Settings:
+class SpecSettings:
+    """The spec's `settings:` (the command line and environment may override them)."""
+
     backend: str = "auto"          # auto | preview | dashscope
     region: str | None = None      # beijing | singapore | virginia
     base_url: str | None = None
@@ -174,7 +176,7 @@ class Spec:
     assets: dict = field(default_factory=dict)   # name -> Asset
     scenes: tuple[Scene, ...] = ()
     films: tuple[Film, ...] = ()
-    settings: Settings = Settings()
+    settings: SpecSettings = SpecSettings()
     files: tuple[str, ...] = ()    # every file loaded (spec + includes)
     warnings: tuple[Diagnostic, ...] = ()
 
