@@ -84,7 +84,7 @@ _CODE = _code_stamp()
 
 
 def load_spec(path: str, cache: str | None = None) -> Spec:
-    """`loader.load(path)`, reusing the last result when none of its inputs changed."""
+    """`spec.load(path)`, reusing the last result when none of its inputs changed."""
     record = _spec_cache_path(path, cache)
     try:
         with open(record, "rb") as f:
@@ -94,9 +94,9 @@ def load_spec(path: str, cache: str | None = None) -> Spec:
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError,
             TypeError, ImportError):
         pass  # no record, a stale one, or one from another version: load for real
-    from ..spec import loader  # yaml and jsonschema load only when the spec has to be read
+    from ..spec import load  # yaml and jsonschema load only when the spec has to be read
 
-    spec = loader.load(path)
+    spec = load(path)
     if spec.settings.cache and not cache:
         return spec   # the spec moves its cache: keep no record in the default place
     try:

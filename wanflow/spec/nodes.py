@@ -6,6 +6,7 @@ defaults are applied, and every reference is qualified (`scene.shot`). Each node
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 
@@ -62,6 +63,10 @@ class ShotRef:
 
     shot: str                # qualified id, `scene.shot`
     frame: str | None = None  # first | last | None
+
+
+FRAME_ROLES = ("first_frame", "last_frame", "first_clip")
+REFERENCE_ROLES = ("reference_image", "reference_video")
 
 
 @dataclass(frozen=True)
@@ -173,14 +178,14 @@ class Spec:
     root: str                      # project directory: assets must stay inside it
     name: str
     version: int = 1
-    assets: dict = field(default_factory=dict)   # name -> Asset
+    assets: dict[str, Asset] = field(default_factory=dict)
     scenes: tuple[Scene, ...] = ()
     films: tuple[Film, ...] = ()
     settings: SpecSettings = SpecSettings()
     files: tuple[str, ...] = ()    # every file loaded (spec + includes)
     warnings: tuple[Diagnostic, ...] = ()
 
-    def shots(self):
+    def shots(self) -> Iterator[Shot]:
         for scene in self.scenes:
             yield from scene.shots
 
