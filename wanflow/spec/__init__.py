@@ -52,11 +52,13 @@ def schema_text() -> str:
 
 def summary(spec: Spec) -> dict[str, Any]:
     """Counts and seconds of a loaded spec, for `validate --json` and the summary line."""
+    from .checks import clip_seconds
+
     shots = list(spec.shots())
     seconds = 0
     generated = 0
     for shot in shots:
-        length = _effective_duration(shot)
+        length = clip_seconds(shot) or shot.duration or 0
         seconds += length
         generated += length * shot.takes
     return {
@@ -73,17 +75,6 @@ def summary(spec: Spec) -> dict[str, Any]:
         "files": list(spec.files),
         "warnings": len(spec.warnings),
     }
-
-
-def _effective_duration(shot: Shot) -> int:
-    from .. import models
-
-    info = models.lookup(shot.model)
-    if info is None:
-        return shot.duration or 5
-    if info.kind == "kf2v":
-        return 5
-    return shot.duration or info.default_duration
 
 
 def summary_line(spec: Spec) -> str:

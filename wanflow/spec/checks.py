@@ -72,11 +72,7 @@ def path_problem(path: str, base_dir: str, root: str, what: str = "path") -> str
 def clip_seconds(shot: Shot) -> int | None:
     """The length of a shot's clip (None when its model is unknown)."""
     info = models.lookup(shot.model) if shot.model else None
-    if info is None:
-        return None
-    if info.kind == "kf2v":
-        return 5
-    return shot.duration if shot.duration is not None else info.default_duration
+    return info.clip_seconds(shot.duration) if info is not None else None
 
 
 # --------------------------------------------------------------------------- small checks

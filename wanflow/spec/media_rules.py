@@ -13,18 +13,14 @@ from .checks import media_kind
 from .context import Context
 from .nodes import Diagnostic, Spec
 
-# Media limits models.py does not carry yet (reference §2.4, ⚠ from mirrors).
-VOICE_SECONDS = (1.0, 10.0)       # wan2.7-r2v reference_voice
-FIRST_CLIP_SECONDS = (2.0, 10.0)  # wan2.7-i2v first_clip
-
 
 @dataclass
 class _Use:
     """How the shots use one asset, and so which limits apply to it."""
 
     images: set[models.ImageLimits] = field(default_factory=set)
-    voice: bool = False   # a reference voice
-    clip: bool = False    # a first clip
+    voice_seconds: set[tuple[float, float]] = field(default_factory=set)  # as a reference voice
+    clip_seconds: set[tuple[float, float]] = field(default_factory=set)   # as a first clip
     sent_as_audio: bool = False   # audio_url / driving_audio: the API's audio limits apply
 
 
@@ -62,10 +58,13 @@ def _uses(spec: Spec) -> dict[str, _Use]:
                 use = uses.setdefault(item.asset, _Use())
                 if info is not None:
                     use.images.add(info.images)
-                if item.role == "first_clip":
-                    use.clip = True
+                if (item.role == "first_clip" and info is not None
+                        and info.first_clip_seconds is not None):
+                    use.clip_seconds.add(info.first_clip_seconds)
             if item.voice:
-                uses.setdefault(item.voice, _Use()).voice = True
+                use = uses.setdefault(item.voice, _Use())
+                if info is not None and info.voice_seconds is not None:
+                    use.voice_seconds.add(info.voice_seconds)
         if shot.audio:
             uses.setdefault(shot.audio, _Use()).sent_as_audio = True
     for bed in [s.audio for s in spec.scenes] + [f.audio for f in spec.films]:
@@ -86,18 +85,18 @@ def _add_problems(problems: list[str], file: str, kind: str | None, use: _Use) -
                     problems.append(problem)
     elif kind == "audio":
         audio = models.AUDIO_LIMITS
-        if use.voice:
-            problems += media.check_audio(file, min_seconds=VOICE_SECONDS[0],
-                                          max_seconds=VOICE_SECONDS[1], max_bytes=audio.max_bytes)
+        for low, high in sorted(use.voice_seconds):
+            problems += media.check_audio(file, min_seconds=low, max_seconds=high,
+                                          max_bytes=audio.max_bytes)
         if use.sent_as_audio:
             problems += media.check_audio(file, min_seconds=audio.min_seconds,
                                           max_seconds=audio.max_seconds, max_bytes=audio.max_bytes)
         else:
             problems += _bed_problems(file)
     elif kind == "video":
-        if use.clip:
-            problems += media.check_video(file, min_seconds=FIRST_CLIP_SECONDS[0],
-                                          max_seconds=FIRST_CLIP_SECONDS[1])
+        if use.clip_seconds:
+            for low, high in sorted(use.clip_seconds):
+                problems += media.check_video(file, min_seconds=low, max_seconds=high)
         else:
             problems += media.check_video(file)
 

@@ -22,6 +22,21 @@ def models_with(predicate: Callable[[models.Model], bool]) -> str:
     return ", ".join(m.name for m in models.MODELS.values() if predicate(m))
 
 
+def _newest(kind: str) -> str:
+    """The first model of a kind in the table (the newest), to name as an example."""
+    return next(m.name for m in models.MODELS.values() if m.kind == kind)
+
+
+def _is_media_i2v(m: models.Model) -> bool:
+    """An i2v model that takes `media` items: last frames and first clips too."""
+    return m.kind == "i2v" and m.protocol == "media"
+
+
+def _is_media_r2v(m: models.Model) -> bool:
+    """An r2v model that takes `media` items: references with a voice and a description."""
+    return m.kind == "r2v" and m.protocol == "media"
+
+
 def check_shot(shot: Shot, info: models.Model, src: Source, out: Report) -> None:
     """Every rule of `info`, the shot's model, that the shot breaks (`src`: where its parts
     were written)."""
@@ -56,9 +71,10 @@ def check_shot(shot: Shot, info: models.Model, src: Source, out: Report) -> None
 
     # duration --------------------------------------------------------------
     if shot.duration is not None and shot.duration not in info.durations:
-        if info.kind == "kf2v":
-            out.error(at("duration"), f"{name} makes fixed 5 s clips: duration must be 5, "
-                      f"got {shot.duration}{via('duration')}; allowed: 5")
+        if info.fixed_duration is not None:
+            out.error(at("duration"), f"{name} makes fixed {info.fixed_duration} s clips: "
+                      f"duration must be {info.fixed_duration}, got {shot.duration}"
+                      f"{via('duration')}; allowed: {info.fixed_duration}")
         else:
             out.error(at("duration"), f"duration {shot.duration} s is not offered by {name}"
                       f"{via('duration')}; allowed: {format_numbers(info.durations)}")
@@ -66,7 +82,7 @@ def check_shot(shot: Shot, info: models.Model, src: Source, out: Report) -> None
     # switches ----------------------------------------------------------------
     if shot.shot_type is not None:
         if not info.shot_type:
-            hint = " (on wan2.7, describe the shots in the prompt instead)" if "2.7" in info.name else ""
+            hint = " (on wan2.7, describe the shots in the prompt instead)" if info.shot_text else ""
             out.error(at("shot_type"), f"{name} does not take shot_type{via('shot_type')}{hint}; "
                       f"models that do: {models_with(lambda m: m.shot_type)}")
         elif shot.shot_type == "multi" and shot.prompt_extend is False:
@@ -123,8 +139,9 @@ def _check_inputs(shot: Shot, info: models.Model, name: str, src: Source, out: R
         return  # an input was already reported as malformed; its absence is not news
     if info.kind == "t2v":
         for role in dict.fromkeys(roles):
-            better = ("a reference-to-video model such as wan2.7-r2v" if role in REFERENCE_ROLES
-                      else "an image-to-video model such as wan2.7-i2v")
+            better = (f"a reference-to-video model such as {_newest('r2v')}"
+                      if role in REFERENCE_ROLES
+                      else f"an image-to-video model such as {_newest('i2v')}")
             out.error(at_role(role), f"{name} is text-to-video and takes no {field_of(role)}; "
                       f"use {better}")
         return
@@ -132,6 +149,7 @@ def _check_inputs(shot: Shot, info: models.Model, name: str, src: Source, out: R
         for item_role in dict.fromkeys(r for r in roles if r in REFERENCE_ROLES):
             out.error(at_role(item_role), f"{name} takes no references; references need a "
                       f"reference-to-video model ({models_with(lambda m: m.kind == 'r2v')})")
+    media_i2v = models_with(_is_media_i2v)
     if info.kind == "i2v":
         if info.protocol == "media":
             combo = {r for r in roles if r in FRAME_ROLES}
@@ -149,9 +167,11 @@ def _check_inputs(shot: Shot, info: models.Model, name: str, src: Source, out: R
                           "(an image asset, or {shot: ID, frame: last})")
             if "last_frame" in roles:
                 out.error(at_role("last_frame"), f"{name} takes no last_frame; use a first+last "
-                          "frame model (wan2.2-kf2v-flash, wanx2.1-kf2v-plus) or wan2.7-i2v")
+                          f"frame model ({models_with(lambda m: m.kind == 'kf2v')}) or "
+                          f"{media_i2v}")
             if "first_clip" in roles:
-                out.error(at_role("first_clip"), f"{name} takes no first_clip; only wan2.7-i2v does")
+                out.error(at_role("first_clip"), f"{name} takes no first_clip; only "
+                          f"{media_i2v} does")
     elif info.kind == "kf2v":
         if "first_frame" not in roles:
             out.error(src.where, f"{name} needs a first_frame and a last_frame; shot '{q}' has "
@@ -160,7 +180,8 @@ def _check_inputs(shot: Shot, info: models.Model, name: str, src: Source, out: R
             out.error(src.where, f"{name} needs a first_frame and a last_frame (or an `effect`); "
                       f"shot '{q}' has no last_frame")
         if "first_clip" in roles:
-            out.error(at_role("first_clip"), f"{name} takes no first_clip; only wan2.7-i2v does")
+            out.error(at_role("first_clip"), f"{name} takes no first_clip; only "
+                      f"{media_i2v} does")
     elif info.kind == "r2v":
         _check_references(shot, info, name, refs, at_role, src, out)
 
@@ -188,7 +209,7 @@ def _check_references(shot: Shot, info: models.Model, name: str, refs: list[Inpu
     if len(videos) > info.max_reference_videos:
         out.error(src.at("references"), f"{name} takes at most {info.max_reference_videos} "
                   f"reference videos; shot '{q}' has {len(videos)}")
-    duration = shot.duration if shot.duration is not None else info.default_duration
+    duration = info.clip_seconds(shot.duration)
     cap = info.max_duration_with_video
     if videos and cap and duration > cap:
         out.error(src.at("duration"), f"with a reference video, {name} makes at most {cap} s; "
@@ -198,4 +219,4 @@ def _check_references(shot: Shot, info: models.Model, name: str, refs: list[Inpu
         for i, item in enumerate(shot.inputs):
             if item.voice is not None or item.description is not None:
                 out.error(src.at("input", i), f"{name} takes no voice or description on "
-                          "references; only wan2.7-r2v does")
+                          f"references; only {models_with(_is_media_r2v)} does")
