@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import models
 from .checks import media_kind, path_problem, unique, unknown_name
 from .context import Context, Source
 from .interpolate import Interpolator, Template
@@ -420,13 +419,10 @@ def _settings(value: Any) -> SpecSettings:
                 limits.append(ModelLimit(
                     model, concurrency if isinstance(concurrency, int) else None,
                     float(rps) if isinstance(rps, (int, float)) else None))
-    region = value.get("region")
-    if isinstance(region, str):
-        region = models.REGION_ALIASES.get(region, region)
     cost = value.get("max_cost")
     backend = value.get("backend")
     return SpecSettings(backend=backend if isinstance(backend, str) else "auto",
-                        region=_opt_str(region),
+                        region=_opt_str(value.get("region")),
                         base_url=_opt_str(value.get("base_url")),
                         cache=_opt_str(value.get("cache")),
                         max_cost=float(cost) if isinstance(cost, (int, float)) else None,

@@ -23,9 +23,6 @@ class Where:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-NOWHERE = Where("<spec>")
-
-
 @dataclass(frozen=True)
 class Diagnostic:
     """One error or warning about a spec, printed as `file:line:col: error: message [at path]`."""
