@@ -1,5 +1,6 @@
 """The JSON Schema: the committed file is what the package ships, it describes and closes
-every object, its enums match the model table, and it accepts every example on its own."""
+every object, its model lists are generated from the model table, and it accepts every
+example on its own."""
 from __future__ import annotations
 
 import json
@@ -19,6 +20,27 @@ def test_schema_text_is_the_committed_schema():
     schema = json.loads(text)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_committed_schema_is_generated_from_the_model_table():
+    """Fails when models.py changed and `python -m wanflow.spec.schema --write` was not run."""
+    committed = (ROOT / "schemas" / "wanflow.schema.json").read_text("utf-8")
+    assert spec_schema.render(spec_schema.generate()) == committed
+    assert spec_schema.main(["--check"]) == 0
+
+
+def test_generate_reads_the_model_table_and_write_rewrites_the_file(monkeypatch, tmp_path):
+    copy = tmp_path / "wanflow.schema.json"
+    copy.write_text((ROOT / "schemas" / "wanflow.schema.json").read_text("utf-8"), "utf-8")
+    monkeypatch.setattr(spec_schema, "committed_path", lambda: str(copy))
+    monkeypatch.setattr(models, "RATIOS", models.RATIOS + ("21:9",))
+    monkeypatch.setattr(models, "SEED_MAX", 99)
+    defs = spec_schema.generate()["$defs"]
+    assert defs["ratio"]["enum"][-1] == "21:9" and defs["seed"]["maximum"] == 99
+    assert spec_schema.main(["--check"]) == 1
+    assert spec_schema.main(["--write"]) == 0
+    assert json.loads(copy.read_text("utf-8"))["$defs"]["ratio"]["enum"][-1] == "21:9"
+    assert spec_schema.main(["--check"]) == 0
 
 
 def _walk(node, path="$"):

@@ -3,11 +3,20 @@
 The only module that imports `jsonschema` (lazily: printing or regenerating the schema does
 not need it). Structural rules (types, enums, ranges, required keys) come from
 `schemas/wanflow.schema.json` and nowhere else; each jsonschema error is translated here into
-one plain diagnostic at the offending key or value, with the allowed values.
+one plain diagnostic at the offending key or value, with the allowed values. The parts of the
+schema that restate the model table (model ids, tiers, ratios, sizes, durations, regions) are
+generated from `models.py`:
+
+    python -m wanflow.spec.schema --write     # rewrite the committed schema
+    python -m wanflow.spec.schema --check     # exit 1 if it is out of date
 """
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -52,6 +61,58 @@ def schema_text() -> str:
 def schema() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(schema_text())
     return loaded
+
+
+def generate() -> dict[str, Any]:
+    """The committed schema with every list that restates `models.py` taken from it."""
+    out: dict[str, Any] = json.loads(schema_text())
+    defs = out["$defs"]
+    names = sorted(models.model_names())
+    model_id, snapshot = defs["model"]["anyOf"]
+    model_id["enum"] = names
+    snapshot["pattern"] = ("^(" + "|".join(re.escape(n) for n in names)
+                           + ")-[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    defs["resolution"]["enum"] = list(models.RESOLUTIONS)
+    defs["ratio"]["enum"] = list(models.RATIOS)
+    defs["size"]["enum"] = list(models.SIZES.values())
+    durations = [d for m in models.MODELS.values() for d in m.durations]
+    defs["duration"]["minimum"], defs["duration"]["maximum"] = min(durations), max(durations)
+    defs["seed"]["maximum"] = models.SEED_MAX
+    defs["settings"]["properties"]["region"]["enum"] = list(models.REGIONS)
+    return out
+
+
+def render(document: dict[str, Any]) -> str:
+    """The schema as the committed file spells it."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def committed_path() -> str:
+    """The committed schema file (the package's copy is a link to it)."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.realpath(os.path.join(here, SCHEMA_RESOURCE))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args not in (["--write"], ["--check"]):
+        print("usage: python -m wanflow.spec.schema --write | --check", file=sys.stderr)
+        return 2
+    text = render(generate())
+    path = committed_path()
+    with open(path, encoding="utf-8") as fh:
+        current = fh.read()
+    if current == text:
+        print(f"{path}: up to date")
+        return 0
+    if args == ["--check"]:
+        print(f"{path}: out of date with models.py; run python -m wanflow.spec.schema --write",
+              file=sys.stderr)
+        return 1
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    print(f"{path}: rewritten from models.py")
+    return 0
 
 
 # --------------------------------------------------------------------------- validating
@@ -297,3 +358,7 @@ def _range(node: dict[str, Any]) -> str:
     if high is not None:
         parts.append(f"≤ {number(high)}")
     return " and ".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
