@@ -1,5 +1,6 @@
 """The parsed-spec cache never serves a spec whose inputs changed."""
 import os
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,10 @@ def test_limits_merge_table_spec_environment_and_command_line():
     assert only_spec["wan2.7-t2v"].concurrency == 3
     with pytest.raises(Exception, match="MODEL=CONCURRENCY"):
         project.limits(spec, ("wan2.7-t2v=lots",), env={})
+
+
+def test_code_stamp_covers_every_module_of_the_spec_package():
+    spec_dir = Path(project.__file__).resolve().parent.parent / "spec"
+    stamped = {name for name, *_ in project._code_stamp()}
+    assert {f"spec/{p.name}" for p in spec_dir.glob("*.py")} <= stamped
+    assert {"models.py", "schemas/wanflow.schema.json"} <= stamped

@@ -68,8 +68,9 @@ def _fingerprint(spec: Spec) -> tuple:
 def _code_stamp() -> tuple:
     """Size and mtime of the code that turns YAML into a Spec: an edited wanflow reloads."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    names = ("spec/loader.py", "spec/checks.py", "spec/nodes.py", "models.py",
-             "schemas/wanflow.schema.json")
+    spec_modules = sorted(f"spec/{n}" for n in os.listdir(os.path.join(here, "spec"))
+                          if n.endswith(".py"))
+    names = (*spec_modules, "models.py", "schemas/wanflow.schema.json")
     out = []
     for name in names:
         try:
