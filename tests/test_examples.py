@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from wanflow import media
-
-from wanflow.spec import loader
+from wanflow.spec import load
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -55,7 +54,7 @@ def test_schema_comment_points_at_the_schema(path):
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.relative_to(EXAMPLES).as_posix())
 def test_every_spec_names_a_film(path):
-    spec = loader.load(path)
+    spec = load(path)
     assert spec.films and all(f.path.startswith("renders/") and f.path.endswith(".mp4")
                               for f in spec.films)
     assert spec.warnings == ()
@@ -77,7 +76,7 @@ GUIDE = {  # the settings the Wan guide shows for each clip (shared/reference/se
 
 @pytest.mark.parametrize("name", sorted(GUIDE))
 def test_guide_clip_settings(name):
-    spec = loader.load(EXAMPLES / "guide" / f"{name}.yaml")
+    spec = load(EXAMPLES / "guide" / f"{name}.yaml")
     (shot,) = list(spec.shots())
     for key, value in GUIDE[name].items():
         assert getattr(shot, key) == value, key
@@ -86,12 +85,12 @@ def test_guide_clip_settings(name):
 
 def test_guide_prompts_carry_timestamped_shots():
     for name, count in (("cheetah-chase", 5), ("floating-garden", 4)):
-        (shot,) = list(loader.load(EXAMPLES / "guide" / f"{name}.yaml").shots())
+        (shot,) = list(load(EXAMPLES / "guide" / f"{name}.yaml").shots())
         assert shot.prompt.count("s]") == count
 
 
 def test_film_example_shows_continuity_takes_and_a_score():
-    spec = loader.load(EXAMPLES / "film" / "wanflow.yaml")
+    spec = load(EXAMPLES / "film" / "wanflow.yaml")
     shots = list(spec.shots())
     assert len(spec.scenes) >= 2 and len(spec.files) >= 2          # multi-scene, include
     assert any(i.ref and i.ref.frame == "last" and i.role == "first_frame"

@@ -1,5 +1,6 @@
 """The parsed-spec cache never serves a spec whose inputs changed."""
 import os
+from pathlib import Path
 
 import pytest
 
@@ -67,9 +68,9 @@ def project_load(path):
 def test_limits_merge_table_spec_environment_and_command_line():
     from wanflow.run import quotas
     from wanflow.settings import Settings as RunSettings
-    from wanflow.spec.nodes import ModelLimit, Settings, Spec
+    from wanflow.spec.nodes import ModelLimit, Spec, SpecSettings
 
-    spec = Spec(file="x", root="/", name="x", settings=Settings(limits=(
+    spec = Spec(file="x", root="/", name="x", settings=SpecSettings(limits=(
         ModelLimit("wan2.7-t2v", concurrency=3),)))
     settings = RunSettings.resolve({"WANFLOW_LIMITS": "wan2.7-t2v=9:0.5"},
                                    limits=("wan2.7-t2v=4",))
@@ -80,3 +81,10 @@ def test_limits_merge_table_spec_environment_and_command_line():
     assert only_spec["wan2.7-t2v"].concurrency == 3
     with pytest.raises(Exception, match="MODEL=CONCURRENCY"):
         quotas.merge(spec, ("wan2.7-t2v=lots",))
+
+
+def test_code_stamp_covers_every_module_of_the_spec_package():
+    spec_dir = Path(project.__file__).resolve().parent.parent / "spec"
+    stamped = {name for name, *_ in project._code_stamp()}
+    assert {f"spec/{p.name}" for p in spec_dir.glob("*.py")} <= stamped
+    assert {"models.py", "schemas/wanflow.schema.json"} <= stamped

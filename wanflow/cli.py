@@ -61,13 +61,13 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
 def validate(files, as_json):
     """Check spec FILES against the schema and the model rules; spend nothing."""
-    from .spec import loader
+    from .spec import load, summary, summary_line
 
     settings = _settings()
     failed = False
     for name in files:
         try:
-            spec = loader.load(name)
+            spec = load(name)
         except SpecError as err:
             failed = True
             if as_json:
@@ -80,12 +80,12 @@ def validate(files, as_json):
                         click.echo(ci.annotation(diag))
             continue
         if as_json:
-            click.echo(json.dumps({"file": name, "ok": True, "summary": loader.summary(spec),
+            click.echo(json.dumps({"file": name, "ok": True, "summary": summary(spec),
                                    "diagnostics": [_diag_json(d) for d in spec.warnings]}))
         else:
             for diag in spec.warnings:
                 click.echo(str(diag))
-            click.echo(f"{name}: ok: {loader.summary_line(spec)}")
+            click.echo(f"{name}: ok: {summary_line(spec)}")
     sys.exit(2 if failed else 0)
 
 
@@ -98,9 +98,9 @@ def _diag_json(diag) -> dict:
 @main.command()
 def schema():
     """Print the JSON Schema of the spec language."""
-    from .spec import loader
+    from .spec import schema_text
 
-    click.echo(loader.schema_text(), nl=False)
+    click.echo(schema_text(), nl=False)
 
 
 # -- commands over a spec's plan ----------------------------------------------------------

@@ -110,6 +110,11 @@ class Model:
     def silent(self) -> bool:
         return not (self.audio_input or self.auto_audio)
 
+    @property
+    def shot_text(self) -> bool:
+        """Multi-shot is written as timestamped shot text in the prompt, not `shot_type`."""
+        return self.name.startswith("wan2.7")
+
     def allowed_sizes(self) -> tuple[str, ...]:
         return tuple(s for (tier, _), s in SIZES.items() if tier in self.resolutions)
 

@@ -66,8 +66,9 @@ def _fingerprint(spec: Spec) -> tuple:
 def _code_stamp() -> tuple:
     """Size and mtime of the code that turns YAML into a Spec: an edited wanflow reloads."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    names = ("spec/loader.py", "spec/checks.py", "spec/nodes.py", "models.py",
-             "schemas/wanflow.schema.json")
+    spec_modules = sorted(f"spec/{n}" for n in os.listdir(os.path.join(here, "spec"))
+                          if n.endswith(".py"))
+    names = (*spec_modules, "models.py", "schemas/wanflow.schema.json")
     out = []
     for name in names:
         try:
@@ -82,7 +83,7 @@ _CODE = _code_stamp()
 
 
 def load_spec(path: str, cache: str | None = None) -> Spec:
-    """`loader.load(path)`, reusing the last result when none of its inputs changed."""
+    """`spec.load(path)`, reusing the last result when none of its inputs changed."""
     record = _spec_cache_path(path, cache)
     try:
         with open(record, "rb") as f:
@@ -92,9 +93,9 @@ def load_spec(path: str, cache: str | None = None) -> Spec:
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError,
             TypeError, ImportError):
         pass  # no record, a stale one, or one from another version: load for real
-    from ..spec import loader  # yaml and jsonschema load only when the spec has to be read
+    from ..spec import load  # yaml and jsonschema load only when the spec has to be read
 
-    spec = loader.load(path)
+    spec = load(path)
     if spec.settings.cache and not cache:
         return spec   # the spec moves its cache: keep no record in the default place
     try:

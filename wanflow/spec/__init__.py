@@ -1,1 +1,92 @@
-"""Loading a spec: YAML with positions, the JSON Schema, interpolation, and the model rules."""
+"""The spec language: loading and validating a spec, and the frozen values it becomes.
+
+    spec = wanflow.spec.load("wanflow.yaml")   # raises SpecError with every diagnostic
+
+Light to import: the node classes only. `load` and `schema_text` bring in the YAML parser and
+the JSON Schema validator when called, so commands that never read a spec (and a no-op run,
+which reuses a parsed spec) do not pay for them.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .nodes import (
+    Asset,
+    AudioBed,
+    Diagnostic,
+    Film,
+    Input,
+    ModelLimit,
+    Scene,
+    Shot,
+    ShotRef,
+    Spec,
+    SpecSettings,
+    Transition,
+    Where,
+)
+
+__all__ = ["Asset", "AudioBed", "Diagnostic", "Film", "Input", "ModelLimit", "Scene", "Shot",
+           "ShotRef", "Spec", "SpecSettings", "Transition", "Where",
+           "load", "schema_text", "summary", "summary_line"]
+
+
+def load(path: str | os.PathLike[str]) -> Spec:
+    """Read, resolve and check the spec at `path`.
+
+    Raises SpecError with every diagnostic found (warnings included, severity "warning");
+    on success the returned Spec carries the warnings.
+    """
+    from .loader import load as load_spec
+
+    return load_spec(path)
+
+
+def schema_text() -> str:
+    """The packaged JSON Schema of the spec language."""
+    from .schema import schema_text as text
+
+    return text()
+
+
+def summary(spec: Spec) -> dict[str, Any]:
+    """Counts and seconds of a loaded spec, for `validate --json` and the summary line."""
+    from .checks import clip_seconds
+
+    shots = list(spec.shots())
+    seconds = 0
+    generated = 0
+    for shot in shots:
+        length = clip_seconds(shot) or shot.duration or 0
+        seconds += length
+        generated += length * shot.takes
+    return {
+        "name": spec.name,
+        "file": spec.file,
+        "scenes": len(spec.scenes),
+        "shots": len(shots),
+        "takes": sum(s.takes for s in shots),
+        "films": len(spec.films),
+        "assets": len(spec.assets),
+        "seconds": seconds,
+        "generated_seconds": generated,
+        "models": sorted({s.model for s in shots}),
+        "files": list(spec.files),
+        "warnings": len(spec.warnings),
+    }
+
+
+def summary_line(spec: Spec) -> str:
+    """E.g. `2 scenes, 7 shots (9 takes), 1 film, 38 s of video`."""
+    from .messages import plural
+
+    s = summary(spec)
+    shots = plural(s["shots"], "shot")
+    if s["takes"] != s["shots"]:
+        shots += f" ({plural(s['takes'], 'take')})"
+    line = (f"{plural(s['scenes'], 'scene')}, {shots}, {plural(s['films'], 'film')}, "
+            f"{s['seconds']} s of video")
+    if s["warnings"]:
+        line += f", {plural(s['warnings'], 'warning')}"
+    return line

@@ -6,6 +6,7 @@ defaults are applied, and every reference is qualified (`scene.shot`). Each node
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 
@@ -20,9 +21,6 @@ class Where:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
-
-
-NOWHERE = Where("<spec>")
 
 
 @dataclass(frozen=True)
@@ -62,6 +60,10 @@ class ShotRef:
 
     shot: str                # qualified id, `scene.shot`
     frame: str | None = None  # first | last | None
+
+
+FRAME_ROLES = ("first_frame", "last_frame", "first_clip")
+REFERENCE_ROLES = ("reference_image", "reference_video")
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,9 @@ class ModelLimit:
 
 
 @dataclass(frozen=True)
-class Settings:
+class SpecSettings:
+    """The spec's `settings:` (the command line and environment may override them)."""
+
     backend: str = "auto"          # auto | preview | dashscope
     region: str | None = None      # beijing | singapore | virginia
     base_url: str | None = None
@@ -171,14 +175,14 @@ class Spec:
     root: str                      # project directory: assets must stay inside it
     name: str
     version: int = 1
-    assets: dict = field(default_factory=dict)   # name -> Asset
+    assets: dict[str, Asset] = field(default_factory=dict)
     scenes: tuple[Scene, ...] = ()
     films: tuple[Film, ...] = ()
-    settings: Settings = Settings()
+    settings: SpecSettings = SpecSettings()
     files: tuple[str, ...] = ()    # every file loaded (spec + includes)
     warnings: tuple[Diagnostic, ...] = ()
 
-    def shots(self):
+    def shots(self) -> Iterator[Shot]:
         for scene in self.scenes:
             yield from scene.shots
 
