@@ -76,11 +76,11 @@ def test_run_then_noop_then_prompt_edit(project):
     spec = write_spec(project)
     ran, done = run_json(spec)
     assert done["generated"] == 3 and done["failed"] == 0
-    for out in ("renders/chase.mp4", "renders/main.mp4"):
+    for out in ("renders/chase.preview.mp4", "renders/main.preview.mp4"):
         probe = media.probe(str(project / out))
         assert (probe.width, probe.height) == (1280, 720)
         assert probe.video_codec == "h264" and probe.has_audio
-    assert (project / "demo.lock").exists()
+    assert (project / "demo.preview.lock").exists() and not (project / "demo.lock").exists()
 
     ran, done = run_json(spec)
     assert ran == [] and done["generated"] == 0
@@ -140,7 +140,7 @@ def test_only_runs_the_target_and_what_it_needs(project):
     spec = write_spec(project)
     ran, _ = run_json(spec, "--only", "chase.pounce")
     assert ran == ["frame:chase.wide#1:last", "gen:chase.pounce#1", "gen:chase.wide#1"]
-    assert not (project / "renders" / "main.mp4").exists()
+    assert not (project / "renders" / "main.preview.mp4").exists()
 
 
 def test_status_and_graph(project):
@@ -162,7 +162,8 @@ def test_status_and_graph(project):
 def test_budget_flags_on_a_paid_backend_stop_before_spending(project):
     spec = write_spec(project)
     env = {"DASHSCOPE_API_KEY": "sk-test", "DASHSCOPE_BASE_URL": "http://127.0.0.1:9"}
-    proc = run_cli(["plan", str(spec), "--backend", "dashscope", "--max-cost", "0.01"],
+    proc = run_cli(["plan", str(spec), "--backend", "dashscope", "--region", "singapore",
+                    "--max-cost", "0.01"],
                    env=env)
     assert proc.returncode == 3 and "exceeds --max-cost" in proc.stderr
     proc = run_cli(["run", str(spec), "--backend", "dashscope", "--no-spend"], env=env)

@@ -30,14 +30,16 @@ def examples(tmp_path):
     return tmp_path / "examples"
 
 
-def outputs_of(spec: Path):
-    """The film and scene paths a spec names (read back from its plan)."""
+def outputs_of(spec: Path, paid: bool):
+    """The film and scene paths a run writes (read back from its plan): the spec's own
+    paths for paid work, their `.preview` siblings for preview work."""
     from wanflow.plan import planner
+    from wanflow.plan.tasks import render_path
     from wanflow.run import project
 
     proj = project.open_project(str(spec))
     plan = planner.build(proj.spec, "x")
-    return [spec.parent / t.path for t in plan.tasks.values()
+    return [spec.parent / render_path(t.path, paid) for t in plan.tasks.values()
             if t.path and t.kind in ("scene", "film")]
 
 
@@ -49,7 +51,7 @@ def test_there_are_examples():
 def test_example_runs_on_preview(examples, rel):
     spec = examples / rel
     run_cli(["run", str(spec), "--backend", "preview"], check=0)
-    outs = outputs_of(spec)
+    outs = outputs_of(spec, paid=False)
     assert outs, "every example should name a film path"
     for out in outs:
         probe = media.probe(str(out))
@@ -68,5 +70,5 @@ def test_example_runs_against_the_emulator(examples, rel):
         assert emu.submissions(), "the run should have submitted generations"
         bad = [r for r in emu.requests() if r["status"] and r["status"] >= 400]
         assert not bad, bad[:3]
-    for out in outputs_of(spec):
+    for out in outputs_of(spec, paid=True):
         assert media.probe(str(out)).video_codec == "h264"

@@ -2,7 +2,8 @@
 import pytest
 
 from wanflow.plan import keys
-from wanflow.plan.prepare import estimate
+from wanflow.plan import cost
+from wanflow.plan.cost import Pricing
 
 from wanflow.plan import planner
 from wanflow.errors import UsageError
@@ -117,5 +118,9 @@ def test_only_restricts_to_target_and_ancestors():
 
 def test_cost_estimate_uses_price_table():
     plan = planner.build(make_spec(), "dashscope")
-    seconds, price = estimate(plan.tasks["gen:chase.a#1"])
-    assert seconds == 5 and price == pytest.approx(0.10)
+    task = plan.tasks["gen:chase.a#1"]
+    assert cost.billed_seconds(task, {}, plan.picks, {}) == 5
+    price = Pricing.for_region("singapore").per_second(task.shot.model, *cost.tier_of(task))
+    assert price == pytest.approx(0.10)
+    # Where the table has no entry for the region, the price is unknown, never a guess.
+    assert Pricing.for_region("beijing").per_second(task.shot.model, "720P") is None

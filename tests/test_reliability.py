@@ -146,8 +146,9 @@ def duplicates(emu: Emulator) -> int:
                if earlier["outcome"] != "FAILED")
 
 
-def lock_entries(spec: Path) -> dict:
-    return lockfile.read(spec.with_suffix(".lock"))
+def lock_entries(spec: Path, preview: bool = False) -> dict:
+    """The lock file of paid runs, or with `preview` the one preview runs write."""
+    return lockfile.read(spec.with_suffix(".preview.lock" if preview else ".lock"))
 
 
 def lost(emu: Emulator, spec: Path) -> int:
@@ -567,7 +568,8 @@ def test_unwritable_cache_dir_is_one_clear_line(project):
     blocker.write_text("a regular file where the cache's parent should be\n")
     proc = wanflow("run", spec, "--backend", "preview", "--cache", blocker / "cache")
     assert proc.returncode == 4, proc.stderr
-    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    lines = [x for x in proc.stderr.splitlines()
+             if x.strip() and not x.startswith("wanflow: backend:")]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert str(blocker) in lines[0] and "--cache" in lines[0]
     reliability("unwritable-cache", trials=1, faults=1, lost=0, duplicates=0)
@@ -594,7 +596,8 @@ def test_disk_full_inside_the_store_stops_the_run_cleanly(project, monkeypatch):
     lock file still holds every earlier entry, readable."""
     spec = write_spec(project)
     assert _preview_run(spec).ok
-    before = lock_entries(spec)
+    before = lock_entries(spec, preview=True)
+    assert before
     spec = write_spec(project, c="Shot c: gulls wheel over the pier at noon.")  # one new gen
     real_replace = os.replace
 
@@ -612,7 +615,7 @@ def test_disk_full_inside_the_store_stops_the_run_cleanly(project, monkeypatch):
     for digest, path in _objects(cache).items():
         assert sha256(path) == digest          # no partial object
     assert not list(cache.glob("tmp/*")), list(cache.glob("tmp/*"))   # no leftovers
-    after = lock_entries(spec)                 # parses: not corrupt
+    after = lock_entries(spec, preview=True)   # parses: not corrupt
     assert {t: e for t, e in after.items() if t != GEN["c"] and not t.startswith(("scene:s2",
             "film:"))} == {t: e for t, e in before.items() if t != GEN["c"]
                            and not t.startswith(("scene:s2", "film:"))}
@@ -637,4 +640,4 @@ def test_disk_full_from_put_file_is_a_store_error(project):
         _preview_run(spec, FullDisk)
     assert "no space left" in str(info.value)
     assert not _objects(project / ".wanflow")
-    lockfile.read(spec.with_suffix(".lock"))
+    lock_entries(spec, preview=True)

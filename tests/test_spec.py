@@ -50,7 +50,7 @@ def test_film_example_resolves_includes_templates_and_continuity():
     hero = spec.assets["harbor-dawn"]
     assert hero.file == str(ROOT / "examples" / "media" / "harbor-dawn.png")
     assert hero.where.file.endswith("templates/library.yaml") and hero.where.path == "$.assets.harbor-dawn"
-    assert spec.settings.max_cost == 5.0 and spec.settings.backend == "auto"
+    assert spec.settings.max_cost is None and spec.settings.backend == "auto"
     assert spec.warnings == ()
 
 

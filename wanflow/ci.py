@@ -6,10 +6,14 @@ does nothing, so the CLI can call it unconditionally.
 from __future__ import annotations
 
 from .settings import Settings
+from .text import shown
 
 
 def _escape(text: str, prop: bool = False) -> str:
-    text = str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # Line breaks in the workflow-command encoding; every other control character escaped,
+    # so a spec cannot forge another annotation or command in the log.
+    text = "\n".join(shown(line) for line in str(text).split("\n"))
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     if prop:
         text = text.replace(":", "%3A").replace(",", "%2C")
     return text
@@ -35,26 +39,34 @@ def append_summary(settings: Settings, markdown: str) -> None:
         f.write(markdown.rstrip() + "\n\n")
 
 
+def _cell(text: object) -> str:
+    """A markdown table cell: one line, no control characters, no column breaks."""
+    return shown(text).replace("|", "\\|").replace("`", "'")
+
+
 def plan_markdown(report: dict) -> str:
     t = report["totals"]
-    rows = [f"| `{x['task']}` | {x['status']} | {x['reason']} | {x['cost']:.2f} |"
+    rows = [f"| `{_cell(x['task'])}` | {x['status']} | {_cell(x['reason'])} | "
+            f"{'unknown' if x['cost'] is None else format(x['cost'], '.2f')} |"
             for x in report["tasks"] if x["status"] != "cached"][:200]
-    lines = [f"### wanflow plan: {report['spec']} ({report['backend']})", "",
+    unknown = f", {t['unpriced']} with no known price" if t.get("unpriced") else ""
+    lines = [f"### wanflow plan: {_cell(report['spec'])} ({_cell(report['backend'])})", "",
              f"{t['tasks']} tasks: **{t['cached']} cached**, **{t['to_run']} to run**, "
              f"{t['in_flight']} in flight; {t['billed_seconds']:.1f} billed s, estimated "
-             f"cost **{t['cost']:.2f} {report['currency']}** ({report['price_basis']})"]
+             f"cost **{t['cost']:.2f} {report['currency']}**{unknown} "
+             f"({_cell(report['price_basis'])})"]
     if rows:
         lines += ["", "| task | status | reason | cost |", "|---|---|---|---:|", *rows]
     return "\n".join(lines)
 
 
 def run_markdown(spec: str, backend: str, summary) -> str:
-    lines = [f"### wanflow run: {spec} ({backend})", "",
+    lines = [f"### wanflow run: {_cell(spec)} ({_cell(backend)})", "",
              "| regenerated | cached | failed | skipped | billed s | cost |",
              "|---:|---:|---:|---:|---:|---:|",
              f"| {summary.generated} | {summary.cached} | {summary.failed} | "
              f"{summary.skipped} | {summary.billed_seconds:.1f} | {summary.cost:.2f} |"]
     if summary.failures:
         lines += ["", "Failures:", ""]
-        lines += [f"- `{task}`: {message}" for task, message in summary.failures[:50]]
+        lines += [f"- `{_cell(task)}`: {_cell(message)}" for task, message in summary.failures[:50]]
     return "\n".join(lines)

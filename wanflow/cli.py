@@ -14,29 +14,51 @@ import click
 
 from . import __version__, ci, models
 from .errors import SpecError, UsageError, WanflowError
-from .settings import Settings
+from .settings import Settings, read_config
+from .text import terminal
 
 BACKENDS = ("auto", "preview", "dashscope")
+
+
+def _echo(text: object, *, err: bool = False, nl: bool = True) -> None:
+    """Print for a person: every control character from input escaped (see wanflow.text)."""
+    click.echo(terminal(text), err=err, nl=nl)
 
 
 def _fail(err: WanflowError, settings: Settings | None = None) -> None:
     """Print a user-facing error without a traceback and exit with its code."""
     if isinstance(err, SpecError):
         for diag in err.diagnostics:
-            click.echo(str(diag), err=True)
+            _echo(diag, err=True)
             if settings is not None and settings.github_actions:
                 click.echo(ci.annotation(diag))
     else:
-        click.echo(f"wanflow: error: {err}", err=True)
+        _echo(f"wanflow: error: {err}", err=True)
     sys.exit(err.exit_code)
 
 
 def _settings(**flags: object) -> Settings:
     try:
-        return Settings.resolve(os.environ, **flags)
+        return Settings.resolve(os.environ, config=read_config(os.environ), **flags)
     except WanflowError as err:
         _fail(err)
         raise  # unreachable: _fail exits
+
+
+class MoneyType(click.ParamType):
+    """`5`, `5USD`, `30CNY`: never NaN, never infinite, never negative."""
+
+    name = "AMOUNT[CUR]"
+
+    def convert(self, value, param, ctx):
+        from .run.budget import Money, parse_money
+
+        if isinstance(value, Money):
+            return value
+        try:
+            return parse_money(value)
+        except UsageError as err:
+            self.fail(str(err), param, ctx)
 
 
 def _guarded(command):
@@ -75,7 +97,7 @@ def validate(files, as_json):
                     _diag_json(d) for d in err.diagnostics]}))
             else:
                 for diag in err.diagnostics:
-                    click.echo(str(diag))
+                    _echo(diag)
                     if settings.github_actions:
                         click.echo(ci.annotation(diag))
             continue
@@ -84,8 +106,10 @@ def validate(files, as_json):
                                    "diagnostics": [_diag_json(d) for d in spec.warnings]}))
         else:
             for diag in spec.warnings:
-                click.echo(str(diag))
-            click.echo(f"{name}: ok: {summary_line(spec)}")
+                _echo(diag)
+                if settings.github_actions:
+                    click.echo(ci.annotation(diag))
+            _echo(f"{name}: ok: {summary_line(spec)}")
     sys.exit(2 if failed else 0)
 
 
@@ -116,16 +140,26 @@ def _spec_options(f):
                      help="DashScope region.")(f)
     f = click.option("--only", "only", multiple=True, metavar="TARGET",
                      help="Restrict to SCENE, SCENE.SHOT or FILM (and what it needs).")(f)
+    f = click.option("--prices", "prices_file", default=None, metavar="FILE",
+                     type=click.Path(dir_okay=False),
+                     help="Your own prices per billed second (TOML, as in the user config "
+                          "file's [prices] tables).")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
     return click.argument("spec_file", type=click.Path(dir_okay=True))(f)
 
 
-def _session(spec_file, cache, backend, base_url, region, only, as_json, **more):
+def _session(spec_file, cache, backend, base_url, region, only, as_json, prices_file,
+             **more):
     from .run.session import Session
 
     settings = _settings(cache=cache, backend=backend, base_url=base_url, region=region,
-                         **more)
-    return Session.open(spec_file, settings, only=tuple(only), notice=_notice(as_json))
+                         prices_file=prices_file, **more)
+    session = Session.open(spec_file, settings, only=tuple(only), notice=_notice(as_json))
+    for diag in session.project.spec.warnings:   # what validate warns about, every time
+        _echo(diag, err=True)
+        if settings.github_actions:
+            click.echo(ci.annotation(diag))
+    return session
 
 
 def _notice(as_json):
@@ -134,27 +168,29 @@ def _notice(as_json):
         if as_json:
             click.echo(json.dumps({"event": "notice", "message": message}), err=True)
         else:
-            click.echo(f"wanflow: {message}", err=True)
+            _echo(f"wanflow: {message}", err=True)
     return say
 
 
 @main.command()
 @_spec_options
 @click.option("--explain", is_flag=True, help="Show why each task runs, with keys.")
-@click.option("--max-cost", type=float, default=None, help="Exit 3 if the run would cost more.")
+@click.option("--max-cost", type=MoneyType(), default=None,
+              help="Exit 3 if the run would cost more (e.g. 5, 5USD, 30CNY).")
 @click.option("--no-spend", is_flag=True, help="Exit 3 if anything would be paid for.")
 @_guarded
-def plan(spec_file, cache, backend, base_url, region, only, as_json, explain, max_cost,
-         no_spend):
+def plan(spec_file, cache, backend, base_url, region, only, prices_file, as_json, explain,
+         max_cost, no_spend):
     """Show what a run would do, why, and what it would cost; spend nothing."""
     from .run import session as sessions, views
 
-    with _session(spec_file, cache, backend, base_url, region, only, as_json) as session:
+    with _session(spec_file, cache, backend, base_url, region, only, as_json,
+                  prices_file) as session:
         report = sessions.plan_report(session)
         if as_json:
             click.echo(json.dumps(report, indent=2))
         else:
-            click.echo(views.plan_table(session, explain=explain))
+            _echo(views.plan_table(session, explain=explain))
         ci.append_summary(session.settings, ci.plan_markdown(report))
         sessions.check_budget(session, max_cost=max_cost, no_spend=no_spend)
 
@@ -165,20 +201,25 @@ def plan(spec_file, cache, backend, base_url, region, only, as_json, explain, ma
               help="Generations in flight at once, all models together.")
 @click.option("--limit", "limits", multiple=True, metavar="MODEL=N[:RPS]",
               help="Per-model concurrent tasks and submissions per second.")
-@click.option("--max-cost", type=float, default=None, help="Stop before spending more.")
+@click.option("--max-cost", type=MoneyType(), default=None,
+              help="Stop before spending more (e.g. 5, 5USD, 30CNY).")
 @click.option("--no-spend", is_flag=True, help="Stop if anything would be paid for.")
+@click.option("--resubmit", "resubmit", multiple=True, metavar="SCENE.SHOT[#TAKE]",
+              help="Generate these again (paid) even though the journal holds a task for "
+                   "them whose outcome is unknown or whose video expired.")
 @click.option("--resubmit-uncertain", is_flag=True,
-              help="Submit again tasks whose earlier submit had an unknown outcome.")
+              help="Submit again every task whose earlier submit had an unknown outcome.")
 @_guarded
-def run(spec_file, cache, backend, base_url, region, only, as_json, jobs, limits, max_cost,
-        no_spend, resubmit_uncertain):
+def run(spec_file, cache, backend, base_url, region, only, prices_file, as_json, jobs, limits,
+        max_cost, no_spend, resubmit, resubmit_uncertain):
     """Generate what changed, reuse the rest, assemble scenes and films."""
     from .run import session as sessions
 
-    with _session(spec_file, cache, backend, base_url, region, only, as_json,
+    with _session(spec_file, cache, backend, base_url, region, only, as_json, prices_file,
                   limits=tuple(limits)) as session:
         summary = sessions.run(session, as_json=as_json, jobs=jobs, max_cost=max_cost,
-                               no_spend=no_spend, resubmit_uncertain=resubmit_uncertain)
+                               no_spend=no_spend, resubmit=tuple(resubmit),
+                               resubmit_uncertain=resubmit_uncertain)
         ci.append_summary(session.settings, ci.run_markdown(
             session.project.spec.name, session.backend.identity, summary))
     if summary.interrupted:
@@ -188,14 +229,22 @@ def run(spec_file, cache, backend, base_url, region, only, as_json, jobs, limits
 
 @main.command()
 @_spec_options
+@click.option("--check", is_flag=True, help="Exit 1 when anything is stale (for CI).")
 @_guarded
-def status(spec_file, cache, backend, base_url, region, only, as_json):
-    """What is up to date, what is stale, what is in flight."""
+def status(spec_file, cache, backend, base_url, region, only, prices_file, as_json, check):
+    """What is up to date, what is stale, what is in flight, and who made each render."""
     from .run import session as sessions, views
 
-    with _session(spec_file, cache, backend, base_url, region, only, as_json) as session:
+    with _session(spec_file, cache, backend, base_url, region, only, as_json,
+                  prices_file) as session:
         report = sessions.status_report(session)
-    click.echo(json.dumps(report, indent=2) if as_json else views.status_text(report))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        _echo(views.status_text(report))
+    stale = report["stale"] or any(not o["up_to_date"] for o in report["outputs"])
+    if check and stale:
+        sys.exit(1)
 
 
 @main.command()
@@ -203,17 +252,18 @@ def status(spec_file, cache, backend, base_url, region, only, as_json):
 @click.option("--out", default=None, metavar="DIR",
               help="Where to write the page (default: renders/report beside the spec).")
 @_guarded
-def report(spec_file, cache, backend, base_url, region, only, as_json, out):
+def report(spec_file, cache, backend, base_url, region, only, prices_file, as_json, out):
     """Write a review page: every take's thumbnail, prompts, cost, freshness."""
     from . import report as reports
 
-    with _session(spec_file, cache, backend, base_url, region, only, as_json) as session:
+    with _session(spec_file, cache, backend, base_url, region, only, as_json,
+                  prices_file) as session:
         data = reports.collect(session)
         if as_json:
             click.echo(json.dumps(data, indent=2))
             return
         out = out or os.path.join(session.project.spec_dir, "renders", "report")
-        click.echo(reports.write(session, data, out))
+        _echo(reports.write(session, data, out))
 
 
 @main.command()
@@ -227,7 +277,7 @@ def graph(spec_file, fmt, only):
     from .run import project, views
 
     proj = project.open_project(spec_file, _settings().cache)
-    click.echo(views.graph_text(planner.build(proj.spec, "graph", tuple(only)), fmt))
+    _echo(views.graph_text(planner.build(proj.spec, "graph", tuple(only)), fmt))
 
 
 @main.group()

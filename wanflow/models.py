@@ -8,7 +8,7 @@ read this table.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Submit paths, relative to the region's `/api/v1` base.
 VIDEO_SYNTHESIS = "services/aigc/video-generation/video-synthesis"
@@ -90,7 +90,6 @@ class Model:
     images: ImageLimits = LEGACY_IMAGES
     concurrency: int = 5          # default in-flight tasks per account (⚠ unknown for wan2.2+)
     submit_rps: float = 2.0       # default submissions per second (⚠ unknown for wan2.2+)
-    price: dict = field(default_factory=dict)  # resolution tier -> price per billed second
 
     @property
     def endpoint(self) -> str:
@@ -119,10 +118,6 @@ class Model:
         return tuple(s for (tier, _), s in SIZES.items() if tier in self.resolutions)
 
 
-# Currency and basis of the price figures below (⚠ indicative only, verify before relying).
-PRICE_CURRENCY = "USD"
-PRICE_REGION = "international (Singapore)"
-PRICE_NOTE = "indicative list prices per billed second; verify on your account"
 
 _2_to_15 = tuple(range(2, 16))
 _2_to_10 = tuple(range(2, 11))
@@ -130,54 +125,49 @@ _2_to_10 = tuple(range(2, 11))
 _TABLE = (
     Model("wan2.7-t2v", "t2v", "prompt", "resolution+ratio", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 5000, audio_input=True, auto_audio=True, audio_switch=True,
-          images=WAN27_IMAGES, price={"720P": 0.10, "1080P": 0.15}),
+          images=WAN27_IMAGES),
     Model("wan2.7-i2v", "i2v", "media", "resolution", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 5000, audio_input=True, auto_audio=True, audio_switch=True,
-          images=WAN27_IMAGES, first_clip_seconds=(2.0, 10.0),
-          price={"720P": 0.10, "1080P": 0.15}),
+          images=WAN27_IMAGES, first_clip_seconds=(2.0, 10.0)),
     Model("wan2.7-r2v", "r2v", "media", "resolution+ratio", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 5000, auto_audio=True, audio_switch=True, max_references=5,
           max_reference_videos=5, max_duration_with_video=10, images=WAN27_IMAGES,
-          voice_seconds=(1.0, 10.0), price={"720P": 0.10, "1080P": 0.15}),
+          voice_seconds=(1.0, 10.0)),
     Model("wan2.6-t2v", "t2v", "prompt", "size", ("720P", "1080P"), "1080P",
-          _2_to_15, 5, 1500, audio_input=True, auto_audio=True, shot_type=True,
-          price={"720P": 0.10, "1080P": 0.15}),
+          _2_to_15, 5, 1500, audio_input=True, auto_audio=True, shot_type=True),
     Model("wan2.6-i2v", "i2v", "img_url", "resolution", ("720P", "1080P"), "1080P",
-          _2_to_15, 5, 1500, audio_input=True, auto_audio=True, shot_type=True,
-          price={"720P": 0.10, "1080P": 0.15}),
+          _2_to_15, 5, 1500, audio_input=True, auto_audio=True, shot_type=True),
     Model("wan2.6-i2v-flash", "i2v", "img_url", "resolution", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 1500, audio_input=True, auto_audio=True, audio_switch=True,
-          shot_type=True, price={"720P": 0.05, "1080P": 0.075}),
+          shot_type=True),
     Model("wan2.6-r2v", "r2v", "references", "size", ("720P", "1080P"), "1080P",
           _2_to_10, 5, 1500, auto_audio=True, audio_switch=True, shot_type=True,
-          max_references=5, max_reference_videos=3, price={"720P": 0.10, "1080P": 0.15}),
+          max_references=5, max_reference_videos=3),
     Model("wan2.6-r2v-flash", "r2v", "references", "size", ("720P", "1080P"), "1080P",
           _2_to_10, 5, 1500, auto_audio=True, audio_switch=True, shot_type=True,
-          max_references=5, max_reference_videos=3, price={"720P": 0.05, "1080P": 0.075}),
+          max_references=5, max_reference_videos=3),
     Model("wan2.5-t2v-preview", "t2v", "prompt", "size", RESOLUTIONS, "1080P", (5, 10), 5, 2000,
-          audio_input=True, auto_audio=True, fps=24,
-          price={"480P": 0.05, "720P": 0.10, "1080P": 0.15}),
+          audio_input=True, auto_audio=True, fps=24),
     Model("wan2.5-i2v-preview", "i2v", "img_url", "resolution", RESOLUTIONS, "1080P", (5, 10), 5,
-          2000, audio_input=True, auto_audio=True, fps=24,
-          price={"480P": 0.05, "720P": 0.10, "1080P": 0.15}),
+          2000, audio_input=True, auto_audio=True, fps=24),
     Model("wan2.2-t2v-plus", "t2v", "prompt", "size", ("480P", "1080P"), "1080P", (5,), 5, 800,
-          fps=24, price={"480P": 0.02, "1080P": 0.10}),
+          fps=24),
     Model("wan2.2-i2v-plus", "i2v", "img_url", "resolution", ("480P", "1080P"), "1080P", (5,), 5,
-          800, fps=24, price={"480P": 0.02, "1080P": 0.10}),
+          800, fps=24),
     Model("wan2.2-i2v-flash", "i2v", "img_url", "resolution", RESOLUTIONS, "720P", (5,), 5, 800,
-          fps=24, price={"480P": 0.015, "720P": 0.03, "1080P": 0.07}),
+          fps=24),
     Model("wan2.2-kf2v-flash", "kf2v", "frames", "resolution", RESOLUTIONS, "720P", (5,), 5, 800,
-          fps=24, fixed_duration=5, price={"480P": 0.015, "720P": 0.03, "1080P": 0.07}),
+          fps=24, fixed_duration=5),
     Model("wanx2.1-t2v-turbo", "t2v", "prompt", "size", ("480P", "720P"), "720P", (5,), 5, 800,
-          concurrency=2, submit_rps=2, price={"480P": 0.036, "720P": 0.036}),
+          concurrency=2, submit_rps=2),
     Model("wanx2.1-t2v-plus", "t2v", "prompt", "size", ("720P",), "720P", (5,), 5, 800,
-          concurrency=2, submit_rps=2, price={"720P": 0.10}),
+          concurrency=2, submit_rps=2),
     Model("wanx2.1-i2v-turbo", "i2v", "img_url", "resolution", ("480P", "720P"), "720P",
-          (3, 4, 5), 5, 800, concurrency=2, submit_rps=2, price={"480P": 0.036, "720P": 0.036}),
+          (3, 4, 5), 5, 800, concurrency=2, submit_rps=2),
     Model("wanx2.1-i2v-plus", "i2v", "img_url", "resolution", ("720P",), "720P", (5,), 5, 800,
-          concurrency=2, submit_rps=2, price={"720P": 0.10}),
+          concurrency=2, submit_rps=2),
     Model("wanx2.1-kf2v-plus", "kf2v", "frames", "resolution", ("720P",), "720P", (5,), 5, 800,
-          fixed_duration=5, concurrency=2, submit_rps=2, price={"720P": 0.10}),
+          fixed_duration=5, concurrency=2, submit_rps=2),
 )
 
 MODELS: dict[str, Model] = {m.name: m for m in _TABLE}
@@ -212,11 +202,50 @@ def dimensions(size: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def price_per_second(model: str, tier: str) -> float | None:
-    info = lookup(model)
-    if info is None:
-        return None
-    return info.price.get(tier)
+# ---- prices (reference §9) ---------------------------------------------------------------
+# Per billed second, by region, model family and tier; "720P/silent" is the price of a silent
+# clip where a model bills audio apart (wan2.6 flash). ⚠ Indicative list prices gathered from
+# public pages, not a quote: plans label them so. Where a (region, model, tier) has no entry
+# here the plan says "price unknown"; a team's own prices (the user config file or --prices)
+# fill or override entries. Prices never come from a spec.
+DEFAULT_REGION = "beijing"   # the SDK's default host, and ours
+REGION_CURRENCY = {"beijing": "CNY", "singapore": "USD", "virginia": "USD"}
+PRICE_BASIS = "indicative list prices (reference §9); verify on your account"
+
+_INTERNATIONAL = {   # USD, Singapore ("international")
+    "wanx2.1-t2v-turbo": {"480P": 0.036, "720P": 0.036},
+    "wanx2.1-i2v-turbo": {"480P": 0.036, "720P": 0.036},
+    "wanx2.1-t2v-plus": {"720P": 0.10}, "wanx2.1-i2v-plus": {"720P": 0.10},
+    "wanx2.1-kf2v-plus": {"720P": 0.10},
+    "wan2.6-t2v": {"720P": 0.10, "1080P": 0.15}, "wan2.6-i2v": {"720P": 0.10, "1080P": 0.15},
+    "wan2.6-r2v": {"720P": 0.10, "1080P": 0.15},
+    "wan2.6-i2v-flash": {"720P": 0.05, "720P/silent": 0.025, "1080P": 0.075,
+                         "1080P/silent": 0.0375},
+    "wan2.6-r2v-flash": {"720P": 0.05, "720P/silent": 0.025, "1080P": 0.075,
+                         "1080P/silent": 0.0375},
+    # ⚠ sources differ for wan2.7: 0.10/0.15 per some, a flat 0.10 per others.
+    "wan2.7-t2v": {"720P": 0.10, "1080P": 0.15}, "wan2.7-i2v": {"720P": 0.10, "1080P": 0.15},
+    "wan2.7-r2v": {"720P": 0.10, "1080P": 0.15},
+}
+_CHINA = {   # CNY, Beijing
+    "wan2.5-t2v-preview": {"480P": 0.30, "720P": 0.60, "1080P": 1.00},
+    "wan2.5-i2v-preview": {"480P": 0.30, "720P": 0.60, "1080P": 1.00},
+    "wan2.2-t2v-plus": {"480P": 0.14, "1080P": 0.70},
+    "wan2.2-i2v-plus": {"480P": 0.14, "1080P": 0.70},
+    "wan2.2-i2v-flash": {"480P": 0.10, "720P": 0.20, "1080P": 0.48},
+    "wan2.2-kf2v-flash": {"480P": 0.10, "720P": 0.20, "1080P": 0.48},
+    "wan2.6-r2v": {"720P": 0.60, "1080P": 1.00},
+    "wanx2.1-t2v-turbo": {"480P": 0.24, "720P": 0.24},
+    "wanx2.1-i2v-turbo": {"480P": 0.24, "720P": 0.24},
+    "wanx2.1-t2v-plus": {"720P": 0.70}, "wanx2.1-i2v-plus": {"720P": 0.70},
+    "wanx2.1-kf2v-plus": {"720P": 0.70},
+}
+LIST_PRICES: dict[str, dict[str, dict[str, float]]] = {
+    "beijing": _CHINA, "singapore": _INTERNATIONAL}
+
+
+def price_key(tier: str, silent: bool) -> str:
+    return f"{tier}/silent" if silent else tier
 
 
 def billed_seconds(usage: dict | None, fallback: float) -> float:

@@ -1,17 +1,33 @@
 """Settings: everything a command needs to know that is not in the spec, resolved once.
 
-Built at the edge (the CLI, or a program using the Python API) from command-line flags and
-the environment; nothing below reads `os.environ`. The spec may add its own choices later
-(`Session` applies them), but a spec never chooses where the API key goes or where the
-cache lives outside the project: those come only from here (DESIGN §5a).
+Built at the edge (the CLI, or a program using the Python API) from command-line flags, the
+environment and the user config file, in that order of precedence; nothing below reads
+`os.environ`. The spec may add its own choices later (`Session` applies them), but a spec
+never chooses where the API key goes, where the cache lives outside the project, or what
+things cost: those come only from here (DESIGN §5a).
+
+The user config file is one TOML file in the platform's user config folder (on Linux
+`~/.config/wanflow/config.toml`), never read from the project::
+
+    base_url = "https://dashscope-intl.aliyuncs.com/api/v1"   # where the key may go
+    region = "singapore"
+
+    [prices.singapore."wan2.7-t2v"]     # per billed second, in the region's currency
+    "720P" = 0.09
+    "1080P" = 0.135
 """
 from __future__ import annotations
 
 import math
+import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .errors import ConfigError, UsageError
+
+Prices = Mapping[str, Mapping[str, Mapping[str, float]]]   # region -> model -> tier -> price
 
 
 class Secret:
@@ -46,6 +62,12 @@ class Secret:
     def __reduce__(self):
         raise TypeError("a secret is not picklable")
 
+    def well_formed(self) -> bool:
+        """Printable ASCII without spaces: what an API key is. Anything else (a stray
+        newline from a secrets file, a pasted control character) would end up in a header
+        or an error message, so it is refused without being shown."""
+        return bool(self._value) and all("!" <= ch <= "~" for ch in self._value)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -61,15 +83,27 @@ class Settings:
     wait_timeout: float | None = None   # give up waiting for a remote task after this
     github_actions: bool = False        # annotate errors and write a step summary
     step_summary: str | None = None     # $GITHUB_STEP_SUMMARY
+    prices: Prices = field(default_factory=dict)   # the team's own prices per region
 
     @classmethod
-    def resolve(cls, env: Mapping[str, str], **flags: object) -> Settings:
-        """Settings from the environment, overridden by flags that are not None."""
-        key = env.get("DASHSCOPE_API_KEY", "").strip()
+    def resolve(cls, env: Mapping[str, str], *, config: Mapping[str, Any] | None = None,
+                prices_file: str | None = None, **flags: object) -> Settings:
+        """Settings from the user config file (`config`, see `read_config`), overridden by
+        the environment, overridden by flags that are not None. `prices_file` (--prices)
+        adds to and overrides the config file's prices."""
+        config = config or {}
+        key = env.get("DASHSCOPE_API_KEY", "")
+        prices = _prices(config.get("prices", {}), "the user config file")
+        if prices_file:
+            extra = _prices(read_toml(prices_file).get("prices", {}), prices_file)
+            prices = {r: {**prices.get(r, {}), **extra.get(r, {})}
+                      for r in {*prices, *extra}}
         settings = cls(
             api_key=Secret(key) if key else None,
-            region=env.get("DASHSCOPE_REGION") or None,
-            base_url=env.get("WANFLOW_BASE_URL") or env.get("DASHSCOPE_BASE_URL") or None,
+            region=env.get("DASHSCOPE_REGION") or _text(config, "region") or None,
+            base_url=(env.get("WANFLOW_BASE_URL") or env.get("DASHSCOPE_BASE_URL")
+                      or _text(config, "base_url") or None),
+            prices=prices,
             cache=env.get("WANFLOW_CACHE") or None,
             limits=tuple(filter(None, env.get("WANFLOW_LIMITS", "").split(","))),
             lock_wait=_seconds(env, "WANFLOW_LOCK_WAIT") or 0.0,
@@ -82,6 +116,67 @@ class Settings:
         if "limits" in given:
             given["limits"] = settings.limits + tuple(given["limits"])  # type: ignore[operator]
         return replace(settings, **given)  # type: ignore[arg-type]
+
+
+def config_path(env: Mapping[str, str]) -> str:
+    """The user config file: in the platform's user config folder, never in the project."""
+    from platformdirs import user_config_dir
+
+    del env   # platformdirs reads XDG_CONFIG_HOME and friends itself
+    return os.path.join(user_config_dir("wanflow", appauthor=False), "config.toml")
+
+
+def read_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """The user config file's contents ({} when there is none)."""
+    path = config_path(env)
+    if not os.path.exists(path):
+        return {}
+    return read_toml(path)
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    known = {"base_url", "region", "prices", "remote", "workspace"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(map(repr, unknown))}; "
+                          f"known: {', '.join(sorted(known))}")
+    return data
+
+
+def _text(config: Mapping[str, Any], name: str) -> str | None:
+    value = config.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"the user config file's {name} must be a string")
+    return value
+
+
+def _prices(raw: object, where: str) -> dict[str, dict[str, dict[str, float]]]:
+    """`[prices.REGION."MODEL"] TIER = PRICE` tables, checked: finite, non-negative."""
+    bad = ConfigError(f"{where}: prices must look like [prices.REGION.\"MODEL\"] with "
+                      "\"720P\" = 0.10 (per billed second, in the region's currency; "
+                      "\"720P/silent\" for a silent clip where it is cheaper)")
+    if not isinstance(raw, dict):
+        raise bad
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for region, by_model in raw.items():
+        if not isinstance(by_model, dict):
+            raise bad
+        for model, by_tier in by_model.items():
+            if not isinstance(by_tier, dict):
+                raise bad
+            for tier, price in by_tier.items():
+                if (isinstance(price, bool) or not isinstance(price, (int, float))
+                        or not math.isfinite(price) or price < 0):
+                    raise bad
+                out.setdefault(region, {}).setdefault(model, {})[tier] = float(price)
+    return out
 
 
 def _seconds(env: Mapping[str, str], name: str) -> float | None:

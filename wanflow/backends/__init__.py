@@ -1,45 +1,74 @@
-"""The backends and how one is chosen: `preview` (offline), `dashscope` (HTTP).
+"""The backends, and which one runs: `preview` (offline, free) or `dashscope` (HTTP, paid).
+
+Paid generation happens only when it is asked for explicitly: `--backend dashscope` on the
+command line, or `backend: dashscope` in the spec with an API key set. Everything else —
+`auto` included, and a key merely present in the environment — runs the preview backend.
 
 The registry imports each backend lazily, and no backend imports this module back.
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..settings import Settings
 from .base import Backend
 
+NAMES = ("auto", "preview", "dashscope")
 
-def choose(name: str, settings: Settings, *, region: str | None = None,
-           base_url: str | None = None, cache_dir: str | None = None,
-           notice: Callable[[str], None] | None = None, **options: object) -> Backend:
-    """Make the backend `name` (auto | preview | dashscope).
 
-    auto: DashScope when an API key is set, else preview with a one-line notice.
-    """
-    key = settings.api_key
-    if name == "auto":
-        name = "dashscope" if key else "preview"
-        if name == "preview" and notice:
-            notice("DASHSCOPE_API_KEY is not set: using the offline preview backend "
-                   "(animatics, no cost). Set it or pass --backend dashscope to generate.")
-    if name == "preview":
+@dataclass(frozen=True)
+class Choice:
+    """Which backend runs, and why (printed before anything else, and in --json)."""
+
+    name: str      # preview | dashscope
+    reason: str
+
+
+def select(flag: str | None, spec: str | None, has_key: bool) -> Choice:
+    """The backend for a command-line `--backend` (None: not given) and the spec's
+    `settings.backend` (None: not set). Pure: the rule of DESIGN §4 in one place."""
+    if flag == "dashscope":
+        if not has_key:
+            raise ConfigError("--backend dashscope needs DASHSCOPE_API_KEY in the environment")
+        return Choice("dashscope", "--backend dashscope")
+    if flag == "preview":
+        return Choice("preview", "--backend preview")
+    asked = "--backend auto" if flag == "auto" else None
+    if spec == "dashscope" and flag is None:
+        if has_key:
+            return Choice("dashscope", "the spec says backend: dashscope and "
+                                       "DASHSCOPE_API_KEY is set")
+        return Choice("preview", "the spec says backend: dashscope but DASHSCOPE_API_KEY is "
+                                 "not set")
+    why = asked or (f"the spec says backend: {spec}" if spec in ("auto", "preview")
+                    else "the default")
+    return Choice("preview", f"{why}; paid generation needs --backend dashscope "
+                             "(or backend: dashscope in the spec, with a key)")
+
+
+def make(choice: Choice, settings: Settings, *, region: str | None = None,
+         cache_dir: str | None = None, **options: object) -> Backend:
+    """Construct the chosen backend. `options` are backend-specific (tests, benches)."""
+    if choice.name == "preview":
         from .preview import PreviewBackend
 
         return PreviewBackend(delay=float(options.get("delay", 0.0)))  # type: ignore[arg-type]
-    if name == "dashscope":
-        if key is None:
-            raise ConfigError("the dashscope backend needs DASHSCOPE_API_KEY in the environment")
-        from .dashscope import DashScopeBackend
+    if settings.api_key is None:
+        raise ConfigError("the dashscope backend needs DASHSCOPE_API_KEY in the environment")
+    if not settings.api_key.well_formed():
+        raise ConfigError("DASHSCOPE_API_KEY is malformed: it contains whitespace, a control "
+                          "character or a non-ASCII character (it is not shown); set it to "
+                          "the key exactly as the Model Studio console gives it")
+    from .dashscope import DashScopeBackend
 
-        for option in ("poll_first", "poll_max", "wait_timeout"):
-            value = getattr(settings, option)
-            if value is not None and option not in options:
-                options[option] = value
-        upload_cache = os.path.join(cache_dir, "uploads") if cache_dir else None
-        options.pop("delay", None)
-        return DashScopeBackend(api_key=key.reveal(), region=region, base_url=base_url,
-                                upload_cache_dir=upload_cache, **options)  # type: ignore[arg-type]
-    raise ConfigError(f"unknown backend {name!r}; choose auto, preview or dashscope")
+    for option in ("poll_first", "poll_max", "wait_timeout"):
+        value = getattr(settings, option)
+        if value is not None and option not in options:
+            options[option] = value
+    options.pop("delay", None)
+    upload_cache = os.path.join(cache_dir, "uploads") if cache_dir else None
+    return DashScopeBackend(api_key=settings.api_key.reveal(), region=region,
+                            base_url=settings.base_url, upload_cache_dir=upload_cache,
+                            **options)  # type: ignore[arg-type]

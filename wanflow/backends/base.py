@@ -39,6 +39,8 @@ class Backend(Protocol):
     identity: str      # part of every generation key; preview and real outputs never mix
     paid: bool         # whether generations cost money
 
+    async def check(self) -> None:
+        """Raise ConfigError/AuthError now if generating cannot work (unreachable, bad key)."""
     async def prepare(self, request: GenRequest, files: dict[str, str]) -> None:
         """Do slow work that needs no submit slot (uploads) ahead of `submit`."""
     async def submit(self, request: GenRequest, files: dict[str, str], *,
@@ -56,6 +58,9 @@ class Backend(Protocol):
 
 class BaseBackend:
     """Defaults for the optional parts of `Backend`."""
+
+    async def check(self) -> None:
+        return None
 
     async def prepare(self, request: GenRequest, files: dict[str, str]) -> None:
         return None

@@ -13,8 +13,11 @@ from typing import Protocol
 
 from . import keys
 from .planner import Plan
-from .prepare import Prepared, estimate
-from .tasks import AssetTask, Output, Task, TaskId
+from .. import models
+from . import cost
+from .cost import Pricing
+from .prepare import Prepared
+from .tasks import AssetTask, GenTask, Output, Task, TaskId
 
 CACHED, RUN, IN_FLIGHT = "cached", "run", "in-flight"
 
@@ -51,6 +54,7 @@ class TaskState:
     prepared: Prepared | None = None   # None while an upstream output is unknown
     output: Output | None = None
     billed_seconds: float = 0.0
+    price: float | None = None  # per billed second on the paid API (None: unknown)
     cost: float = 0.0           # what this run would pay (0 on a free backend)
     list_cost: float = 0.0      # what the generation costs on the paid API
     remote_id: str | None = None
@@ -60,14 +64,26 @@ class TaskState:
     def key(self) -> str | None:
         return self.prepared.key if self.prepared else None
 
+    @property
+    def priced(self) -> bool:
+        """Whether its cost is known (work that is not a generation costs nothing)."""
+        return self.price is not None or self.task.kind != "gen"
+
 
 def assess(plan: Plan, store: ResultReader, lock: Mapping[str, LockRecord],
            live: Mapping[str, LiveTask] | None = None,
            asset_digests: Mapping[str, str] | None = None,
-           paid: bool = True) -> dict[TaskId, TaskState]:
-    """TaskState for every task in `plan`. Reads results through `store`; writes nothing."""
+           paid: bool = True, pricing: Pricing | None = None,
+           asset_seconds: Mapping[str, float] | None = None) -> dict[TaskId, TaskState]:
+    """TaskState for every task in `plan`. Reads results through `store`; writes nothing.
+
+    `asset_seconds` gives the length of media assets (reference videos are billed)."""
     asset_digests = asset_digests or {}
+    asset_seconds = asset_seconds or {}
     live = live or {}
+    pricing = pricing or Pricing.for_region(None)
+    clip_seconds = {t.shot.qid: float(_model(t).clip_seconds(t.shot.duration))
+                    for t in plan.gen_tasks()}
     outputs: dict[TaskId, Output] = {}
     states: dict[TaskId, TaskState] = {}
 
@@ -76,7 +92,7 @@ def assess(plan: Plan, store: ResultReader, lock: Mapping[str, LockRecord],
         for tid in level:
             task = plan.tasks[tid]
             if isinstance(task, AssetTask):
-                known = _asset_output(task, asset_digests, lock)
+                known = _asset_output(task, asset_digests, asset_seconds, lock)
                 if known is not None:
                     outputs[tid] = known
             p = plan.prepare(task, outputs)
@@ -99,26 +115,40 @@ def assess(plan: Plan, store: ResultReader, lock: Mapping[str, LockRecord],
                 outputs[tid] = out
                 states[tid] = TaskState(tid, CACHED, "cached", p, out, record=result)
                 continue
-            seconds, price = (p.billed_seconds, p.price) if p else estimate(task)
-            list_cost = seconds * price if price else 0.0
+            seconds, price = 0.0, None
+            if isinstance(task, GenTask):
+                seconds = p.billed_seconds if p else cost.billed_seconds(
+                    task, outputs, plan.picks, clip_seconds)
+                price = pricing.per_second(task.shot.model, *cost.tier_of(task))
+            list_cost = seconds * price if price is not None else 0.0
             if p is not None and p.key in live:
                 remote_id = live[p.key].remote_id
                 states[tid] = TaskState(tid, IN_FLIGHT, f"in flight as {remote_id}", p,
-                                        billed_seconds=seconds, remote_id=remote_id)
+                                        billed_seconds=seconds, price=price,
+                                        remote_id=remote_id)
                 continue
             reason = _reason(plan, task, p, result, lock.get(tid), store, states)
-            states[tid] = TaskState(tid, RUN, reason, p, billed_seconds=seconds,
+            states[tid] = TaskState(tid, RUN, reason, p, billed_seconds=seconds, price=price,
                                     cost=list_cost if paid else 0.0, list_cost=list_cost)
     return states
 
 
-def _asset_output(task: AssetTask, digests: Mapping[str, str],
+def _asset_output(task: AssetTask, digests: Mapping[str, str], seconds: Mapping[str, float],
                   lock: Mapping[str, LockRecord]) -> Output | None:
+    name = task.asset.name
     if task.asset.is_local:
-        digest = digests.get(task.asset.name)
-        return Output(digest, task.output_mime) if digest is not None else None
+        digest = digests.get(name)
+        return (Output(digest, task.output_mime, seconds.get(name))
+                if digest is not None else None)
     entry = lock.get(task.id)   # a URL asset is pinned by the digest it had when fetched
-    return Output(entry.output, task.output_mime, url=task.asset.url) if entry else None
+    return (Output(entry.output, task.output_mime, seconds.get(name), url=task.asset.url)
+            if entry else None)
+
+
+def _model(task: GenTask) -> models.Model:
+    info = models.lookup(task.shot.model)
+    assert info is not None   # the checker refuses unknown models
+    return info
 
 
 def _url_of(task: Task) -> str | None:

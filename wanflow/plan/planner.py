@@ -121,14 +121,24 @@ def build(spec: Spec, backend: str, only: tuple[str, ...] = ()) -> Plan:
                                   width=w, height=h, fps=fps)
 
     dag = Graph({tid: task.deps for tid, task in tasks.items()})
-    if only:
-        roots = [t for target in only for t in _targets(spec, tasks, target)]
-        keep = dag.ancestors(roots)
-        tasks = {t: task for t, task in tasks.items() if t in keep}
-        dag = Graph({tid: task.deps for tid, task in tasks.items()})
     # The checker has already refused cycles: one here is a bug, and CycleError says so.
-    ordered = {tid: tasks[tid] for tid in dag.order()}
-    return Plan(spec=spec, backend=backend, tasks=ordered, picks=picks, only=tuple(only))
+    plan = Plan(spec=spec, backend=backend, tasks={tid: tasks[tid] for tid in dag.order()},
+                picks=picks)
+    if not only:
+        return plan
+    keep = select(plan, only)
+    return Plan(spec=spec, backend=backend,
+                tasks={t: task for t, task in plan.tasks.items() if t in keep},
+                picks=picks, only=tuple(only))
+
+
+def select(plan: Plan, only: tuple[str, ...]) -> frozenset[TaskId]:
+    """The tasks `only`'s targets (`scene`, `scene.shot`, or a film id) need, themselves
+    included; every task when `only` is empty."""
+    if not only:
+        return frozenset(plan.tasks)
+    roots = [t for target in only for t in _targets(plan.spec, plan.tasks, target)]
+    return frozenset(plan.dag.ancestors(roots))
 
 
 def _targets(spec: Spec, tasks: dict[TaskId, Task], target: str) -> list[TaskId]:

@@ -10,26 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .. import models
-from . import keys, request
+from . import cost, keys, request
 from .request import GenRequest
 from .tasks import AssembleTask, AssetTask, FrameTask, GenTask, Output, Task, TaskId
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A task made concrete: key material and key, plus the request and estimate of a
-    generation (billed seconds, and the list price per second where the table has one)."""
+    """A task made concrete: key material and key, plus the request of a generation and
+    the seconds the provider would bill for it."""
 
     key: str
     material: dict = field(hash=False, compare=False)
     request: GenRequest | None = None
     billed_seconds: float = 0.0
-    price: float | None = None
-
-    @property
-    def list_cost(self) -> float:
-        return self.billed_seconds * self.price if self.price else 0.0
 
 
 def prepare(task: Task, outputs: Mapping[TaskId, Output], *, backend: str,
@@ -70,19 +64,5 @@ def _prepare_gen(task: GenTask, known: dict[TaskId, Output], backend: str,
     req = request.build(task.shot, task.take, blobs, picks)
     material = {"kind": "gen", "backend": backend, "take": task.take,
                 "endpoint": req.endpoint, "request": req.body}
-    seconds, price = estimate(task)
-    return Prepared(keys.key_of(material), material, req, seconds, price)
-
-
-def estimate(task: Task) -> tuple[float, float | None]:
-    """(billed seconds, list price per second or None) of a task on the paid backend.
-
-    Known before the task's inputs are: a request's length and tier do not depend on the
-    bytes of its inputs."""
-    if not isinstance(task, GenTask):
-        return 0.0, None
-    info = models.lookup(task.shot.model)
-    assert info is not None   # the checker refuses unknown models
-    tier, _, _ = request.geometry(task.shot, info)
-    return (float(info.clip_seconds(task.shot.duration)),
-            models.price_per_second(task.shot.model, tier))
+    seconds = cost.billed_seconds(task, known, picks, {})
+    return Prepared(keys.key_of(material), material, req, seconds)

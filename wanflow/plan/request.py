@@ -69,7 +69,7 @@ def input_sources(shot: Shot, picks: Mapping[str, int]) -> list[TaskId]:
             out.append(source)
 
     for item in shot.inputs:
-        add(_source(item, picks))
+        add(source_of(item, picks))
         if item.voice:
             add(asset_source(item.voice))
     if shot.audio:
@@ -77,7 +77,8 @@ def input_sources(shot: Shot, picks: Mapping[str, int]) -> list[TaskId]:
     return out
 
 
-def _source(item: Input, picks: Mapping[str, int]) -> TaskId:
+def source_of(item: Input, picks: Mapping[str, int]) -> TaskId:
+    """The task whose output an input of a shot is."""
     if item.ref is not None:
         return ref_source(item.ref, picks.get(item.ref.shot, 1))
     return asset_source(item.asset)
@@ -144,21 +145,21 @@ def build(shot: Shot, take: int, blobs: Mapping[TaskId, Blob],
     elif info.protocol == "img_url":
         first = by_role.get("first_frame", [])
         if first:
-            inp["img_url"] = ref_of(_source(first[0], picks))
+            inp["img_url"] = ref_of(source_of(first[0], picks))
         if audio_ref:
             inp["audio_url"] = audio_ref
     elif info.protocol == "frames":
         for role, field_name in (("first_frame", "first_frame_url"), ("last_frame", "last_frame_url")):
             items = by_role.get(role, [])
             if items:
-                inp[field_name] = ref_of(_source(items[0], picks))
+                inp[field_name] = ref_of(source_of(items[0], picks))
     elif info.protocol == "references":
-        inp["reference_urls"] = [ref_of(_source(i, picks)) for i in shot.inputs
+        inp["reference_urls"] = [ref_of(source_of(i, picks)) for i in shot.inputs
                                  if i.role in ("reference_image", "reference_video")]
     elif info.protocol == "media":
         media = []
         for item in shot.inputs:
-            entry = {"type": item.role, "url": ref_of(_source(item, picks))}
+            entry = {"type": item.role, "url": ref_of(source_of(item, picks))}
             if item.voice:
                 entry["reference_voice"] = ref_of(asset_source(item.voice))
             if item.description:

@@ -194,6 +194,16 @@ class AssembleTask(Task):
         return TaskId.asset(self.bed.asset) if self.bed is not None else None
 
 
+def render_path(path: str, paid: bool) -> str:
+    """Where an output the spec names goes: the path itself for paid work, and beside it
+    with `.preview` before the extension for preview work — so that a preview never
+    overwrites a paid render (`renders/film.mp4` -> `renders/film.preview.mp4`)."""
+    if paid:
+        return path
+    stem, ext = posixpath.splitext(path)
+    return f"{stem}.preview{ext}"
+
+
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".bmp": "image/bmp",
          ".webp": "image/webp", ".wav": "audio/wav", ".mp3": "audio/mpeg", ".m4a": "audio/mp4",
          ".mp4": "video/mp4", ".mov": "video/quicktime"}

@@ -12,6 +12,7 @@ import asyncio
 import errno
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..backends.base import Backend, Finished
@@ -20,10 +21,10 @@ from ..errors import (AuthError, ConfigError, Interrupted, MediaError, StoreErro
 from ..plan.assess import CACHED, IN_FLIGHT, TaskState
 from ..plan.planner import Plan
 from ..plan.prepare import Prepared
-from ..plan.tasks import AssetTask, GenTask, Output, Task, TaskId
+from ..plan.tasks import AssetTask, GenTask, Output, Task, TaskId, render_path
 from ..store import Result, Store
 from ..store.fs import storage_error, unlink_quiet
-from ..store.journal import Journal
+from ..store.journal import Journal, NullJournal
 from ..store.lockfile import LockBook, entry_from_result
 from .events import Event
 from .generate import Generations
@@ -40,11 +41,15 @@ class RunOptions:
     jobs: int = 16                         # concurrent generations, all models together
     local_jobs: int = max(1, os.cpu_count() or 1)
     resubmit_uncertain: bool = False
+    resubmit: frozenset[TaskId] = frozenset()   # generations to submit again, journal or not
+    resubmit_command: Callable[[TaskId], str] = lambda t: f"--resubmit {t.label}"
     limits: dict[str, Limits] = field(default_factory=dict)   # model -> Limits (merged)
     submit_retries: int = 6
     failed_task_retries: int = 2
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
+    backend_reason: str = ""               # why this backend runs (reported with the plan)
+    currency: str | None = None            # of the prices, recorded with each cost
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,9 @@ class RunSummary:
 
 class Executor:
     def __init__(self, plan: Plan, states: dict[TaskId, TaskState], *, store: Store,
-                 journal: Journal, backend: Backend, reporter, spec_dir: str, lock: LockBook,
-                 options: RunOptions | None = None):
+                 journal: Journal | NullJournal, backend: Backend, reporter, spec_dir: str,
+                 lock: LockBook, options: RunOptions | None = None,
+                 targets: frozenset[TaskId] | None = None):
         self.plan = plan
         self.states = states
         self.store = store
@@ -75,6 +81,7 @@ class Executor:
         self.report = reporter
         self.spec_dir = spec_dir
         self.lock = lock
+        self.targets = targets if targets is not None else frozenset(plan.tasks)
         self.options = options or RunOptions()
         self.outputs: dict[TaskId, Output] = {}
         self.prepared: dict[TaskId, Prepared] = {}
@@ -85,6 +92,7 @@ class Executor:
             jobs=o.jobs, submit_retries=o.submit_retries,
             failed_task_retries=o.failed_task_retries, backoff_base=o.backoff_base,
             backoff_cap=o.backoff_cap, resubmit_uncertain=o.resubmit_uncertain,
+            resubmit=o.resubmit, resubmit_command=o.resubmit_command,
             task_models=self._model_of)
 
     @property
@@ -102,10 +110,15 @@ class Executor:
 
     async def run(self) -> RunSummary:
         plan, states = self.plan, self.states
-        self.report(Event.PLAN, tasks=len(plan.tasks),
-                    to_run=sum(1 for s in states.values() if s.status != CACHED),
-                    cost=sum(s.cost for s in states.values()))
-        sched = Scheduler({tid: t.deps for tid, t in plan.tasks.items()})
+        mine = [states[t] for t in plan.tasks if t in self.targets]
+        self.report(Event.PLAN, tasks=len(mine),
+                    to_run=sum(1 for s in mine if s.status != CACHED),
+                    cost=sum(s.cost for s in mine), backend=self.backend.identity,
+                    backend_reason=self.options.backend_reason)
+        if any(s.status != CACHED and s.task.kind == "gen" for s in mine):
+            await self.backend.check()   # unreachable or refused: exit 4 before any work
+        sched = Scheduler({tid: t.deps for tid, t in plan.tasks.items()
+                           if tid in self.targets})
         running: dict[asyncio.Task, TaskId] = {}
         failures: list[tuple[str, str]] = []
         fatal: WanflowError | None = None
@@ -228,8 +241,9 @@ class Executor:
 
     def _materialize(self, task: Task) -> None:
         if task.path:
+            path = render_path(task.path, self.backend.paid)
             self.store.objects.materialize(self.outputs[task.id].digest,
-                                           os.path.join(self.spec_dir, task.path))
+                                           os.path.join(self.spec_dir, path))
 
     def _identity(self, task: Task) -> str:
         return lock_identity(task.id, self.backend.identity)
@@ -251,14 +265,15 @@ class Executor:
         finally:
             unlink_quiet(tmp)
         paid = self.backend.paid
-        price = prepared.price if paid else None
+        price = self.states[task.id].price if paid else None
         cost = round(finished.billed_seconds * price, 6) if price else 0.0
         meta = {"material": prepared.material, "kind": "gen",
                 "backend": self.backend.identity, "model": req.model,
                 "task_id": finished.remote_id, "request_id": finished.request_id,
                 "actual_prompt": finished.actual_prompt,
                 "billed_seconds": finished.billed_seconds if paid else 0.0,
-                "cost": cost, "duration": round(probe.duration, 3), "width": probe.width,
+                "cost": cost, "currency": self.options.currency if paid else None,
+                "duration": round(probe.duration, 3), "width": probe.width,
                 "height": probe.height, "usage": finished.usage}
         result = Result(key=prepared.key, task=task.id, digest=digest, size=size, meta=meta,
                         created=time.time())

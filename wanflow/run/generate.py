@@ -14,12 +14,13 @@ from collections.abc import Callable
 
 from .. import models
 from ..backends.base import Backend, Finished
-from ..errors import BackendError, Interrupted, SubmitUncertain, TaskFailed, WanflowError
+from ..errors import (BackendError, DownloadError, Interrupted, SubmitUncertain, TaskFailed,
+                      WanflowError)
 from ..plan.prepare import Prepared
 from ..plan.request import GenRequest
 from ..plan.tasks import GenTask, TaskId
 from ..store import Result, Store
-from ..store.journal import Journal
+from ..store.journal import Journal, NullJournal
 from .events import Event
 from .pacing import Pacer, backoff
 from .quotas import Limits, default_limits
@@ -28,10 +29,13 @@ from .quotas import Limits, default_limits
 class Generations:
     """Runs generation tasks against one backend within per-model quotas."""
 
-    def __init__(self, *, store: Store, journal: Journal, backend: Backend, report,
+    def __init__(self, *, store: Store, journal: Journal | NullJournal, backend: Backend,
+                 report,
                  limits: dict[str, Limits], jobs: int, submit_retries: int,
                  failed_task_retries: int, backoff_base: float, backoff_cap: float,
-                 resubmit_uncertain: bool, task_models: Callable[[str], str | None]):
+                 resubmit_uncertain: bool, task_models: Callable[[str], str | None],
+                 resubmit: frozenset[TaskId] = frozenset(),
+                 resubmit_command: Callable[[TaskId], str] = lambda t: "--resubmit " + t.label):
         self.store = store
         self.journal = journal
         self.backend = backend
@@ -42,6 +46,8 @@ class Generations:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.resubmit_uncertain = resubmit_uncertain
+        self.resubmit = resubmit                   # tasks to submit again, journal or not
+        self.resubmit_command = resubmit_command   # the command that does so, in full
         self.task_models = task_models     # task id -> its model (for reconciling)
         self.stopping = False              # first SIGINT: submit nothing new
         self.generated = 0
@@ -74,6 +80,9 @@ class Generations:
         key = prepared.key
         slots, rate, submit_lock = self._quota(req.model)
         entry = self.journal.get(key)
+        if entry is not None and task.id in self.resubmit:
+            self.journal.forget(key)   # asked for in so many words: pay for it again
+            entry = None
         finished: Finished | None = None
         attempts_left = self.failed_task_retries
         if entry is not None and entry.backend == self.backend.identity:
@@ -81,8 +90,13 @@ class Generations:
                 raise SubmitUncertain(
                     f"an earlier run submitted {task.id} but never learned whether the task was "
                     f"created ({entry.error or 'outcome unknown'}); it may be running and billed. "
-                    "Check the provider's task list, then rerun with --resubmit-uncertain to "
-                    "submit it again", code="SubmitUncertain")
+                    "Check the provider's task list (or the console); to pay for it again, run: "
+                    f"{self.resubmit_command(task.id)}", code="SubmitUncertain")
+            if entry.state == "expired":
+                raise DownloadError(
+                    f"{task.id}: task {entry.remote_id} finished but its video expired before "
+                    f"it was downloaded ({entry.error}); to generate it again (paid), run: "
+                    f"{self.resubmit_command(task.id)}", code="URLExpired")
             fresh = time.time() - entry.submitted_at < models.TASK_TTL_SECONDS
             if entry.state == "submitting" and fresh and not self.resubmit_uncertain:
                 async with submit_lock:
@@ -122,7 +136,15 @@ class Generations:
                         self.report(Event.RETRY, task=task.id, why=f"task failed: {err}")
             finally:
                 slots.release()
-        result = await collect(task, prepared, finished)
+        try:
+            result = await collect(task, prepared, finished)
+        except DownloadError as err:
+            if err.code != "URLExpired":
+                raise   # retried by the next run from the journaled task, never regenerated
+            # It can never be downloaded now: remember that, and say how to pay again.
+            self.journal.mark_expired(key, str(err))
+            raise DownloadError(f"{err}; to generate it again (paid), run: "
+                                f"{self.resubmit_command(task.id)}", code="URLExpired") from None
         self.journal.mark_done(key)
         self.generated += 1
         self.billed += result.meta.get("billed_seconds") or 0.0
@@ -167,8 +189,8 @@ class Generations:
                         "by the interrupted submit")
             return True
         raise SubmitUncertain(f"{doubt}; unjournaled tasks of {req.model} from that time: "
-                              f"{', '.join(map(str, candidates[:5]))}. Check them, then rerun "
-                              "with --resubmit-uncertain to submit again",
+                              f"{', '.join(map(str, candidates[:5]))}. Check them; to pay for "
+                              f"it again, run: {self.resubmit_command(task.id)}",
                               code="SubmitUncertain")
 
     async def _submit(self, task: GenTask, key: str, req: GenRequest, files: dict[str, str],

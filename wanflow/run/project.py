@@ -11,6 +11,7 @@ import pickle
 from dataclasses import dataclass
 
 from .. import __version__
+from ..plan.tasks import mime_of
 from ..spec.nodes import Spec
 from ..store.fs import hash_file
 
@@ -20,7 +21,11 @@ class Project:
     spec: Spec
     spec_dir: str
     cache_dir: str
-    lock_path: str
+    lock_path: str            # what paid generations produced: committed, reviewed
+    preview_lock_path: str    # what preview runs produced, kept apart
+
+    def lock_for(self, paid: bool) -> str:
+        return self.lock_path if paid else self.preview_lock_path
 
 
 def open_project(path: str, cache: str | None = None) -> Project:
@@ -33,8 +38,9 @@ def open_project(path: str, cache: str | None = None) -> Project:
                                               or ".wanflow"))
     stem = os.path.splitext(os.path.basename(spec.file))[0]
     # Several specs may share a directory: each gets its own lock, `wanflow.yaml` the plain one.
-    lock_name = "wanflow.lock" if stem == "wanflow" else f"{stem}.lock"
-    return Project(spec, spec_dir, cache_dir, os.path.join(spec_dir, lock_name))
+    lock_stem = "wanflow" if stem == "wanflow" else stem
+    return Project(spec, spec_dir, cache_dir, os.path.join(spec_dir, f"{lock_stem}.lock"),
+                   os.path.join(spec_dir, f"{lock_stem}.preview.lock"))
 
 
 # -- the parsed-spec cache ------------------------------------------------------------------
@@ -113,3 +119,14 @@ def hash_assets(spec: Spec) -> dict[str, str]:
     """sha256 of every local asset file (what keys use instead of paths)."""
     return {name: hash_file(asset.file)[0] for name, asset in spec.assets.items()
             if asset.is_local}
+
+
+def asset_seconds(spec: Spec) -> dict[str, float]:
+    """Length of every local video asset (reference videos are billed by the second)."""
+    videos = {name: a.file for name, a in spec.assets.items()
+              if a.file is not None and mime_of(a.file).startswith("video/")}
+    if not videos:
+        return {}
+    from .. import media  # PyAV loads only when the spec has video inputs
+
+    return {name: media.media_duration(path) for name, path in videos.items()}

@@ -9,6 +9,7 @@ import json
 import sys
 import time
 
+from ..text import terminal
 from .events import Event
 
 E = Event
@@ -44,7 +45,7 @@ class PlainReporter:
             line = self._FORMATS[kind].format_map(_Blank(data))
         else:
             return
-        print(line, file=self.stream, flush=True)
+        print(terminal(line), file=self.stream, flush=True)
 
     def close(self) -> None:
         pass
@@ -89,12 +90,12 @@ class RichReporter:
                     E.INTERRUPT, E.NOTICE, E.CANCELED):
             text = PlainReporter._FORMATS.get(kind, "{message}").format_map(_Blank(data))
             style = {E.FAILED: "red", E.SKIPPED: "yellow", E.FINISHED: "green"}.get(kind, "")
-            self.console.print(text, style=style, markup=False, highlight=False)
+            self.console.print(terminal(text), style=style, markup=False, highlight=False)
         if kind is E.DONE:
             self.progress.stop()
             buf = []
             PlainReporter(_Collect(buf))(kind, **data)
-            self.console.print(buf[0].rstrip(), markup=False, highlight=False)
+            self.console.print(terminal(buf[0].rstrip()), markup=False, highlight=False)
 
     def close(self) -> None:
         self.progress.stop()

@@ -8,31 +8,41 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..backends import choose
+from .. import backends
+from ..backends import Choice
 from ..backends.base import Backend
 from ..errors import Interrupted, StoreError, UsageError
 from ..plan import planner
 from ..plan.assess import CACHED, TaskState, assess
-from ..plan.tasks import TaskId
+from ..plan.tasks import TaskId, render_path
 from ..settings import Settings
+from ..text import shown
 from ..store import Store, lockfile
-from ..store.journal import Journal
+from ..store.fs import hash_file, storage_error
+from ..store.journal import Journal, NullJournal
+from ..plan.cost import Pricing
 from . import budget, project, quotas, reporters
+from .budget import Money
 from .executor import Executor, RunOptions, RunSummary, lock_identity
 
 
 @dataclass
 class Session:
+    spec_file: str                  # as the user named it (for commands we print)
     project: project.Project
     settings: Settings
+    choice: Choice
     store: Store
-    journal: Journal
+    journal: Journal | NullJournal
     backend: Backend
     plan: planner.Plan
+    targets: frozenset[TaskId]      # the tasks this command is about (all, or --only's)
+    pricing: Pricing
     asset_digests: dict[str, str]
     lock: dict[str, lockfile.LockEntry]
     _states: dict[TaskId, TaskState] | None = field(default=None, repr=False)
@@ -44,24 +54,44 @@ class Session:
         settings = settings or Settings()
         proj = project.open_project(spec_file, settings.cache)
         spec_settings = proj.spec.settings
-        chosen = choose(settings.backend or spec_settings.backend or "auto", settings,
-                        region=settings.region or spec_settings.region,
-                        base_url=settings.base_url or spec_settings.base_url,
-                        cache_dir=proj.cache_dir, notice=notice, **(backend_options or {}))
+        choice = backends.select(settings.backend, spec_settings.backend,
+                                 settings.api_key is not None)
+        if notice is not None:   # before anything else the command prints
+            notice(f"backend: {choice.name} ({choice.reason})")
+        chosen = backends.make(choice, settings,
+                               region=settings.region or spec_settings.region,
+                               cache_dir=proj.cache_dir, **(backend_options or {}))
         store = Store(proj.cache_dir)
-        journal = Journal(os.path.join(proj.cache_dir, "journal.db"))
-        plan = planner.build(proj.spec, chosen.identity, tuple(only))
-        return cls(proj, settings, store, journal, chosen, plan, project.hash_assets(proj.spec),
-                   lockfile.read(proj.lock_path))
+        # Only paid work is journaled: a free task is simply done again (never stuck).
+        journal: Journal | NullJournal = (
+            Journal(os.path.join(proj.cache_dir, "journal.db")) if chosen.paid
+            else NullJournal())
+        plan = planner.build(proj.spec, chosen.identity)
+        targets = planner.select(plan, tuple(only))
+        pricing = Pricing.for_region(settings.region or spec_settings.region, settings.prices)
+        return cls(spec_file, proj, settings, choice, store, journal, chosen, plan, targets,
+                   pricing, project.hash_assets(proj.spec),
+                   lockfile.read(proj.lock_for(chosen.paid)))
+
+    @property
+    def lock_path(self) -> str:
+        return self.project.lock_for(self.backend.paid)
 
     @property
     def states(self) -> dict[TaskId, TaskState]:
-        """The plan assessed against the store, lock file and journal (once per session)."""
+        """The whole plan assessed against the store, lock file and journal (once)."""
         if self._states is None:
             self._states = assess(self.plan, self.store, self.lock,
                                   self.journal.live(self.backend.identity),
-                                  self.asset_digests, paid=self.backend.paid)
+                                  self.asset_digests, paid=self.backend.paid,
+                                  pricing=self.pricing,
+                                  asset_seconds=project.asset_seconds(self.project.spec))
         return self._states
+
+    @property
+    def target_states(self) -> dict[TaskId, TaskState]:
+        """The states of the tasks this command is about, in plan order."""
+        return {t: s for t, s in self.states.items() if t in self.targets}
 
     def close(self) -> None:
         try:
@@ -82,34 +112,39 @@ class Session:
 
 def plan_report(session: Session) -> dict:
     """The documented JSON shape of `wanflow plan --json`."""
-    from ..models import PRICE_CURRENCY, PRICE_NOTE, PRICE_REGION
-
-    states = session.states
+    states = session.target_states
     return {
         "spec": session.project.spec.name, "backend": session.backend.identity,
+        "backend_reason": session.choice.reason,
         "totals": budget.totals(states),
-        "currency": PRICE_CURRENCY, "price_basis": f"{PRICE_REGION}; {PRICE_NOTE}",
+        "region": session.pricing.region, "currency": session.pricing.currency,
+        "price_basis": session.pricing.basis,
         "tasks": [{"task": s.task, "status": s.status, "reason": s.reason, "key": s.key,
                    "billed_seconds": s.billed_seconds if s.status != CACHED else 0,
-                   "cost": s.cost, "remote_id": s.remote_id} for s in states.values()],
+                   "price": s.price, "cost": s.cost if s.priced else None,
+                   "remote_id": s.remote_id} for s in states.values()],
     }
 
 
-def check_budget(session: Session, *, max_cost: float | None = None,
+def check_budget(session: Session, *, max_cost: Money | None = None,
                  no_spend: bool = False) -> None:
-    budget.check(session.states, paid=session.backend.paid, max_cost=max_cost,
-                 no_spend=no_spend)
+    budget.check(session.target_states, paid=session.backend.paid, pricing=session.pricing,
+                 max_cost=max_cost, no_spend=no_spend)
 
 
 # -- run ---------------------------------------------------------------------------------
 
 def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
-        max_cost: float | None = None, no_spend: bool = False,
-        resubmit_uncertain: bool = False, reporter=None,
+        max_cost: Money | None = None, no_spend: bool = False,
+        resubmit_uncertain: bool = False, resubmit: tuple[str, ...] = (), reporter=None,
         install_signals: bool = True) -> RunSummary:
     spec = session.project.spec
     options = RunOptions(resubmit_uncertain=resubmit_uncertain,
-                         limits=quotas.merge(spec, session.settings.limits))
+                         resubmit=resubmit_targets(session.plan, resubmit),
+                         resubmit_command=lambda t: resubmit_command(session.spec_file, t),
+                         limits=quotas.merge(spec, session.settings.limits),
+                         backend_reason=session.choice.reason,
+                         currency=session.pricing.currency)
     if jobs:
         options.jobs = jobs
     report = reporter or reporters.make(as_json)
@@ -117,17 +152,17 @@ def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
         with session.store.run_lock(wait=session.settings.lock_wait):
             # Read the state only once the cache is ours: a run that waited for another
             # one must see what that one finished.
-            session.lock = lockfile.read(session.project.lock_path)
+            session.lock = lockfile.read(session.lock_path)
             session._states = None
             states = session.states
-            budget.check(states, paid=session.backend.paid,
-                         max_cost=max_cost if max_cost is not None else spec.settings.max_cost,
-                         no_spend=no_spend)
+            if max_cost is None and spec.settings.max_cost is not None:
+                max_cost = Money(spec.settings.max_cost)
+            check_budget(session, max_cost=max_cost, no_spend=no_spend)
             book = _lock_book(session, states)
             executor = Executor(session.plan, states, store=session.store,
                                 journal=session.journal, backend=session.backend,
                                 reporter=report, spec_dir=session.project.spec_dir,
-                                lock=book, options=options)
+                                lock=book, options=options, targets=session.targets)
             return asyncio.run(_run_with_signals(executor, install_signals))
     finally:
         close = getattr(report, "close", None)   # a plain function may report too
@@ -135,15 +170,36 @@ def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
             close()
 
 
+def resubmit_targets(plan: planner.Plan, names: tuple[str, ...]) -> frozenset[TaskId]:
+    """The generations `--resubmit` names: `SCENE.SHOT#TAKE`, `SCENE.SHOT` (every take) or
+    a task id (`gen:SCENE.SHOT#TAKE`)."""
+    chosen: set[TaskId] = set()
+    gens = {t.id: t for t in plan.gen_tasks()}
+    for name in names:
+        tid = TaskId.parse(name) or TaskId.parse(f"gen:{name}")
+        if tid is not None and tid in gens:
+            chosen.add(tid)
+            continue
+        takes = [t for t in gens if t.name == name]
+        if not takes:
+            raise UsageError(f"--resubmit {shown(name)}: no generation of the spec is called "
+                             "that (expected SCENE.SHOT#TAKE or SCENE.SHOT)")
+        chosen.update(takes)
+    return frozenset(chosen)
+
+
+def resubmit_command(spec_file: str, task: TaskId) -> str:
+    return f"wanflow run {shlex.quote(spec_file)} --resubmit {shlex.quote(task.label)}"
+
+
 def _lock_book(session: Session, states: dict[TaskId, TaskState]) -> lockfile.LockBook:
-    """The run's lock file, starting from what is current: every cached task of the plan.
-    Entries of tasks outside a plan restricted with --only are kept as they were."""
+    """The run's lock file, starting from what is current: every task of the whole plan
+    whose current output is stored (whether or not --only selects it). Whenever it is
+    written it holds exactly the plan's tasks with their current keys and outputs."""
     identity = session.backend.identity
     entries = {tid: lockfile.entry_from_result(tid, s.record, lock_identity(tid, identity))
                for tid, s in states.items() if s.record is not None}
-    if session.plan.only:
-        entries.update({t: e for t, e in session.lock.items() if t not in session.plan.tasks})
-    return lockfile.LockBook(session.project.lock_path, entries, on_disk=session.lock)
+    return lockfile.LockBook(session.lock_path, entries, on_disk=session.lock)
 
 
 async def _run_with_signals(executor: Executor, install: bool) -> RunSummary:
@@ -173,24 +229,45 @@ async def _run_with_signals(executor: Executor, install: bool) -> RunSummary:
 # -- status, cache ---------------------------------------------------------------------------
 
 def status_report(session: Session) -> dict:
-    states = session.states
-    spec_dir = session.project.spec_dir
+    states = session.target_states
+    paid = session.backend.paid
+    locks = {"paid": lockfile.read(session.project.lock_path),
+             "preview": lockfile.read(session.project.preview_lock_path)}
     outputs = []
-    for task in session.plan.tasks.values():
-        if task.path:
-            state = states[task.id]
-            present = os.path.exists(os.path.join(spec_dir, task.path))
-            outputs.append({"task": task.id, "path": task.path, "exists": present,
-                            "up_to_date": state.status == CACHED and present})
+    for tid in states:
+        task = session.plan.tasks[tid]
+        if not task.path:
+            continue
+        path = render_path(task.path, paid)
+        digest = _digest_of(os.path.join(session.project.spec_dir, path))
+        state = states[tid]
+        made_by = None
+        if digest is not None:
+            made_by = next((kind for kind, entries in locks.items()
+                            if tid in entries and entries[tid].output == digest), "unknown")
+        outputs.append({"task": tid, "path": path, "exists": digest is not None,
+                        "up_to_date": state.output is not None and state.status == CACHED
+                        and digest == state.output.digest,
+                        "made_by": made_by})
     live = session.journal.live(session.backend.identity)
     return {"spec": session.project.spec.name, "backend": session.backend.identity,
-            "lock": os.path.basename(session.project.lock_path),
+            "backend_reason": session.choice.reason,
+            "lock": os.path.basename(session.lock_path),
             "totals": budget.totals(states),
             "stale": [{"task": s.task, "reason": s.reason} for s in states.values()
                       if s.status != CACHED],
             "in_flight": [{"task": e.task, "remote_id": e.remote_id, "state": e.state}
                           for e in live.values()],
             "outputs": outputs}
+
+
+def _digest_of(path: str) -> str | None:
+    try:
+        return hash_file(path)[0]
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise storage_error(exc, "reading a render", path, hint="or check the file") from exc
 
 
 def cache_verify(spec_file: str, settings: Settings | None = None) -> dict:

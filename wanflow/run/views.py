@@ -1,7 +1,6 @@
 """Text views of a session for people: the plan table, the status listing, the task graph."""
 from __future__ import annotations
 
-from ..models import PRICE_CURRENCY, PRICE_NOTE
 from ..plan.assess import CACHED
 from ..plan.planner import Plan
 from . import budget
@@ -9,27 +8,34 @@ from .session import Session
 
 
 def plan_table(session: Session, *, explain: bool = False) -> str:
-    states = session.states
+    states = session.target_states
     paid = session.backend.paid
+    pricing = session.pricing
     rows = []
     width = max((len(t) for t in states), default=4)
     for s in states.values():
         if s.status == CACHED and not explain:
             continue
-        cost = f"{s.cost:8.2f}" if s.cost and paid else "       -"
+        if not s.priced:
+            cost = "price unknown"
+        elif paid and s.cost:
+            cost = f"{s.cost:8.2f}"
+        else:
+            cost = "       -"
         secs = f"{s.billed_seconds:6.1f}" if s.status != CACHED and s.billed_seconds else "     -"
-        line = f"{s.task:<{width}}  {s.status:<9}  {secs}  {cost}  {s.reason}"
+        line = f"{s.task:<{width}}  {s.status:<9}  {secs}  {cost:>8}  {s.reason}"
         if explain and s.key:
             line += f"\n{'':<{width}}  key {s.key}"
         rows.append(line)
     t = budget.totals(states)
     head = f"{'task':<{width}}  {'status':<9}  {'bill s':>6}  {'cost':>8}  reason"
+    unknown = f", {t['unpriced']} with no known price" if t["unpriced"] else ""
     if paid:
         money = (f"{t['billed_seconds']:.1f} billed s, estimated cost {t['cost']:.2f} "
-                 f"{PRICE_CURRENCY} ({PRICE_NOTE})")
+                 f"{pricing.currency}{unknown} ({pricing.basis})")
     else:
-        money = (f"preview: free (on DashScope: {t['billed_seconds']:.1f} billed s, about "
-                 f"{t['list_cost']:.2f} {PRICE_CURRENCY})")
+        money = (f"preview: free (on DashScope in {pricing.region}: {t['billed_seconds']:.1f} "
+                 f"billed s, about {t['list_cost']:.2f} {pricing.currency}{unknown})")
     foot = (f"{t['tasks']} tasks: {t['cached']} cached, {t['to_run']} to run, "
             f"{t['in_flight']} in flight; {money}")
     return "\n".join([head, *rows, foot]) if rows else foot
@@ -47,7 +53,8 @@ def status_text(report: dict) -> str:
         lines.append(f"  in flight  {item['task']}  {item['remote_id']} ({item['state']})")
     for item in report["outputs"]:
         mark = "ok" if item["up_to_date"] else ("stale" if item["exists"] else "missing")
-        lines.append(f"  {mark:<9}  {item['path']}")
+        made = f"  (made by {item['made_by']})" if item.get("made_by") else ""
+        lines.append(f"  {mark:<9}  {item['path']}{made}")
     return "\n".join(lines)
 
 

@@ -4,10 +4,12 @@ The rule it exists for: a submitted remote task id is committed *before* the fir
 a run that was killed re-attaches to the task instead of paying for it twice. States::
 
     submitting -> submitted  -> finished  -> done   (output stored; may be forgotten)
-        |             |
-        +-> failed    +-> failed          (the provider failed it, or it expired)
-    uncertain                               (a submit whose outcome is unknown: never
-                                             resubmit blindly; a person decides)
+        |             |             |
+        +-> failed    +-> failed    +-> expired   (finished, but the video can no longer be
+    uncertain                                      fetched: a person decides, --resubmit)
+    (a submit whose outcome is unknown: never resubmit blindly; a person decides)
+
+Only paid backends keep a journal: a free task cut short is simply done again.
 
 `finished` keeps the backend's finished data (URLs, usage...) so a failed download is
 retried without generating again. Writes are synchronous=FULL: durable when they return.
@@ -27,7 +29,7 @@ from typing import Self
 from ..errors import StoreError
 from .sqlite import Database
 
-STATES = ("submitting", "submitted", "finished", "done", "failed", "uncertain")
+STATES = ("submitting", "submitted", "finished", "done", "failed", "uncertain", "expired")
 LIVE_STATES = ("submitted", "finished")
 
 
@@ -152,6 +154,12 @@ class Journal:
         """The output is stored; the entry is no longer live."""
         return self._set_state("recording a stored output", key, "state = 'done'", ())
 
+    def mark_expired(self, key: str, error: str) -> bool:
+        """The task finished but its result can no longer be fetched: a person decides
+        whether to pay for it again (`--resubmit`)."""
+        return self._set_state("recording an expired result", key,
+                               "state = 'expired', error = ?", (str(error),))
+
     def mark_failed(self, key: str, error: str) -> bool:
         return self._set_state("recording a failed task", key,
                                "state = 'failed', error = ?", (str(error),))
@@ -202,3 +210,27 @@ class Journal:
 
     def close(self) -> None:
         self._db.close()
+
+
+class NullJournal:
+    """The journal of a free backend: nothing is recorded, nothing is in flight. A free
+    task cut short is simply done again, so it can never be stuck on a dead record."""
+
+    def get(self, key: str) -> None:
+        return None
+
+    def live(self, backend: str, **_: object) -> dict[str, JournalEntry]:
+        return {}
+
+    def entries(self, **_: object) -> list[JournalEntry]:
+        return []
+
+    def record_submit(self, *_: object, **__: object) -> None: ...
+    def record_intent(self, *_: object, **__: object) -> None: ...
+    def record_uncertain(self, *_: object, **__: object) -> None: ...
+    def mark_finished(self, *_: object, **__: object) -> bool: return False
+    def mark_done(self, *_: object, **__: object) -> bool: return False
+    def mark_failed(self, *_: object, **__: object) -> bool: return False
+    def mark_expired(self, *_: object, **__: object) -> bool: return False
+    def forget(self, key: str) -> None: ...
+    def close(self) -> None: ...

@@ -51,7 +51,7 @@ def resolve_endpoint(region: str | None, base_url: str | None) -> Endpoint:
             valid = ", ".join(sorted(models.REGIONS) + sorted(models.REGION_ALIASES))
             raise ConfigError(f"unknown DashScope region {region!r}; valid: {valid}")
     if not base_url:
-        region_name = region_name or "beijing"  # the SDK's default host
+        region_name = region_name or models.DEFAULT_REGION  # the SDK's default host
         return Endpoint(models.REGIONS[region_name], region_name, "dashscope",
                         region_name in models.UPLOAD_REGIONS)
     base = base_url.strip().rstrip("/")
@@ -227,6 +227,18 @@ class DashScopeBackend(BaseBackend):
         if resp.status_code in (401, 429) or resp.status_code >= 500:
             raise self._error(resp, op="cancel")
         return False
+
+    async def check(self) -> None:
+        """Fail fast, before any work, when the service cannot be reached or refuses the
+        key: one query for a task id that cannot exist (answered UNKNOWN, never billed)."""
+        await self._poll_pacer.acquire()
+        try:
+            resp = await self._http.get("tasks/wanflow-connection-check")
+        except TransportFailure as exc:
+            raise ConfigError(f"cannot reach DashScope at {self.base_url}: {exc.text}; check "
+                              "--base-url, WANFLOW_BASE_URL or the network") from None
+        if resp.status_code in (401, 403):
+            raise self._error(resp, op="check")
 
     async def list_tasks(self, **filters) -> list[dict]:
         """`GET /tasks` (reference §4.4). Filters: page_no, page_size, start_time, end_time

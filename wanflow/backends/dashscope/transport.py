@@ -58,6 +58,9 @@ def _stage(exc: httpx.TransportError) -> Stage:
     return Stage.BROKEN
 
 
+CONNECT_TIMEOUT = 5.0   # seconds: an unreachable host fails fast, a slow answer may take long
+
+
 class Http:
     """One pooled HTTP/1.1 client for a backend; closed with `aclose`."""
 
@@ -69,7 +72,7 @@ class Http:
         self._timeout = timeout
         self._client = httpx.AsyncClient(
             transport=transport, http1=True, http2=False, follow_redirects=False,
-            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16,
                                 keepalive_expiry=30.0),
             headers={"User-Agent": "wanflow-dashscope/1"})
