@@ -221,7 +221,8 @@ class Builder:
                 ids.append(sid)
         return Film(id=fid, path=_opt_str(raw.get("path")) or "", where=where, scenes=tuple(ids),
                     transition=_transition(raw.get("transition")), audio=_bed(raw.get("audio")),
-                    resolution=_opt_str(raw.get("resolution")), ratio=_opt_str(raw.get("ratio")))
+                    resolution=_opt_str(raw.get("resolution")), ratio=_opt_str(raw.get("ratio")),
+                    size=_opt_str(raw.get("size")), fps=_opt_int(raw.get("fps")))
 
     # ----------------------------------------------------------------- shots
     def _shot(self, path: KeyPath, sid: str, raw: dict[str, Any]) -> Shot:
@@ -382,6 +383,10 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -402,7 +407,8 @@ def _bed(value: Any) -> AudioBed | None:
     if isinstance(value, dict) and isinstance(value.get("asset"), str):
         volume = _number(value.get("volume", 1.0))
         return AudioBed(value["asset"], volume=1.0 if volume is None else volume,
-                        duck=_number(value.get("duck")))
+                        duck=_number(value.get("duck")), loop=value.get("loop") is True,
+                        fade=_number(value.get("fade")))
     return None
 
 
