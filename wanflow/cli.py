@@ -217,6 +217,8 @@ def run(spec_file, cache, backend, base_url, region, only, prices_file, as_json,
 
     with _session(spec_file, cache, backend, base_url, region, only, as_json, prices_file,
                   limits=tuple(limits)) as session:
+        for note in session.plan.notes:
+            _notice(as_json)(f"note: {note}")
         summary = sessions.run(session, as_json=as_json, jobs=jobs, max_cost=max_cost,
                                no_spend=no_spend, resubmit=tuple(resubmit),
                                resubmit_uncertain=resubmit_uncertain)
