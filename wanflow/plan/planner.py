@@ -14,7 +14,7 @@ from functools import cached_property
 
 from .. import models
 from ..errors import UsageError
-from ..spec.nodes import Scene, Spec
+from ..spec.nodes import Scene, Spec, Transition
 from . import request
 from .graph import Graph
 from .prepare import Prepared, prepare
@@ -75,6 +75,7 @@ def build(spec: Spec, backend: str, only: tuple[str, ...] = ()) -> Plan:
             tasks[tid] = AssetTask(id=tid, asset=spec.assets[name])
         return tid
 
+    cues = _cues(spec)
     frames: dict[TaskId, Task] = {}
     for shot in spec.shots():
         sources = request.input_sources(shot, picks)
@@ -93,7 +94,7 @@ def build(spec: Spec, backend: str, only: tuple[str, ...] = ()) -> Plan:
             path = shot.path if (shot.path and take == shot.pick) else None
             tasks[tid] = GenTask(id=tid, deps=tuple(sources) + needs, inputs=tuple(sources),
                                  shot=shot, take=take, path=path, width=w, height=h,
-                                 fps=info.fps)
+                                 fps=info.fps, cue=cues.get(shot.qid))
     tasks.update(frames)
 
     for scene in spec.scenes:
@@ -134,6 +135,35 @@ def build(spec: Spec, backend: str, only: tuple[str, ...] = ()) -> Plan:
     return Plan(spec=spec, backend=backend,
                 tasks={t: task for t, task in plan.tasks.items() if t in keep},
                 picks=picks, only=tuple(only), notes=plan.notes)
+
+
+def _overlap(transition: Transition) -> float:
+    return transition.seconds if transition.type == "crossfade" else 0.0
+
+
+def _cues(spec: Spec) -> dict[str, request.Cue]:
+    """Where each shot starts in its scene, and in the first film that shows the scene
+    (clips overlap by their crossfades)."""
+    scene_starts: dict[str, dict[str, float]] = {}
+    scene_lengths: dict[str, float] = {}
+    for scene in spec.scenes:
+        t, starts = 0.0, {}
+        for shot in scene.shots:
+            info = models.lookup(shot.model)
+            assert info is not None   # the checker refuses unknown models
+            starts[shot.qid] = t
+            t += info.clip_seconds(shot.duration) - _overlap(scene.transition)
+        scene_starts[scene.id] = starts
+        scene_lengths[scene.id] = t + (_overlap(scene.transition) if scene.shots else 0.0)
+    film_starts: dict[str, float] = {}
+    for film in spec.films:
+        t = 0.0
+        for sid in film.scenes:
+            film_starts.setdefault(sid, t)
+            t += scene_lengths.get(sid, 0.0) - _overlap(film.transition)
+    return {qid: request.Cue(round(start, 3), None if scene.id not in film_starts
+                             else round(film_starts[scene.id] + start, 3))
+            for scene in spec.scenes for qid, start in scene_starts[scene.id].items()}
 
 
 def _format(w: int, h: int, fps: int) -> str:

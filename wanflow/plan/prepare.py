@@ -66,7 +66,7 @@ def _prepare_gen(task: GenTask, known: dict[TaskId, Output], backend: str,
                  picks: Mapping[str, int]) -> Prepared:
     blobs = {source: request.Blob(out.digest, out.mime, out.url)
              for source, out in known.items()}
-    req = request.build(task.shot, task.take, blobs, picks)
+    req = request.build(task.shot, task.take, blobs, picks, cue=task.cue)
     material = {"kind": "gen", "backend": backend, "take": task.take,
                 "endpoint": req.endpoint, "request": req.body}
     seconds = cost.billed_seconds(task, known, picks, {})
