@@ -215,15 +215,19 @@ def run(spec_file, cache, backend, base_url, region, only, prices_file, as_json,
     """Generate what changed, reuse the rest, assemble scenes and films."""
     from .run import session as sessions
 
+    from .run import events, reporters
+
     with _session(spec_file, cache, backend, base_url, region, only, as_json, prices_file,
                   limits=tuple(limits)) as session:
         for note in session.plan.notes:
             _notice(as_json)(f"note: {note}")
+        tally = events.Tally(reporters.make(as_json))
         summary = sessions.run(session, as_json=as_json, jobs=jobs, max_cost=max_cost,
                                no_spend=no_spend, resubmit=tuple(resubmit),
-                               resubmit_uncertain=resubmit_uncertain)
+                               resubmit_uncertain=resubmit_uncertain, reporter=tally)
         ci.append_summary(session.settings, ci.run_markdown(
-            session.project.spec.name, session.backend.identity, summary))
+            session.project.spec.name, session.backend.identity, summary,
+            regenerated=tally.generated, run_url=session.settings.run_url))
     if summary.interrupted:
         sys.exit(130)
     sys.exit(0 if summary.ok else 1)
