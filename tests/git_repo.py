@@ -22,6 +22,6 @@ def init(root: Path) -> Path:
 
 
 def commit(root: Path, message: str = "change") -> str:
-    git(root, "add", "-A", "-f", ".")
+    git(root, "add", "-A", ".")
     git(root, "commit", "-q", "--allow-empty", "-m", message)
     return git(root, "rev-parse", "HEAD")

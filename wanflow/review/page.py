@@ -63,6 +63,7 @@ color:var(--dim);border:1px dashed var(--line);border-radius:4px;padding:8px;tex
 .beforeafter{display:grid;grid-template-columns:1fr 1fr;gap:10px}
 nav.toc ol{columns:3;margin:6px 0}
 .keys{font-size:12px;color:var(--dim)}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
 """
 
 SCRIPT = """
@@ -337,7 +338,8 @@ def _take(folder: _Folder, data: dict, shot: dict, take: dict) -> str:
     if take["actual_prompt"]:
         actual = (f"<div><span class=dim>Prompt the provider used</span><div class=prompt>"
                   f"{_e(take['actual_prompt'])}</div></div>")
-    picked = " <span class='badge picked'>picked</span> (picked)" if take["picked"] else ""
+    picked = (" <span class='badge picked'>picked</span><span class=sr> (picked)</span>"
+              if take["picked"] else "")
     return (f"<figure class='take{' picked' if take['picked'] else ''}' "
             f"aria-label='{_e(label)}'>"
             + _player(folder, label, take["output"], take["duration"], take["reason"])
