@@ -31,3 +31,20 @@ def test_step_summary_lists_regenerated_shots_cost_and_the_report_link(project):
     summary.unlink()
     run_cli(["run", str(spec), "--backend", "preview"], env=env, check=0)
     assert "Shots regenerated:" not in summary.read_text()   # nothing was, the second time
+
+
+def test_example_workflow_comments_the_diff_and_uploads_the_report():
+    import yaml
+    from conftest import ROOT
+
+    from wanflow.review.markdown import REPORT_ARTIFACT
+
+    flow = yaml.safe_load((ROOT / "examples" / "ci" / "github-actions.yml").read_text())
+    review = flow["jobs"]["review"]["steps"]
+    runs = "\n".join(step.get("run", "") for step in review)
+    assert "wanflow diff" in runs and "--format markdown" in runs and "gh pr comment" in runs
+    assert "--backend dashscope" not in runs     # a pull request never pays
+    for job in ("render", "review"):
+        uploads = [s for s in flow["jobs"][job]["steps"]
+                   if s.get("uses", "").startswith("actions/upload-artifact")]
+        assert REPORT_ARTIFACT in [s["with"]["name"] for s in uploads]
