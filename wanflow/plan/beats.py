@@ -20,10 +20,6 @@ class Beat:
     end: float
     text: str
 
-    @property
-    def span(self) -> str:
-        return f"{self.start:g}-{self.end:g}s"
-
 
 def split(prompt: str) -> tuple[str, tuple[Beat, ...]]:
     """(the text before the first timestamp, the beats in order). No timestamps: the whole
@@ -38,11 +34,3 @@ def split(prompt: str) -> tuple[str, tuple[Beat, ...]]:
         beats.append(Beat(float(m.group(1)), float(m.group(2)), text))
     return " ".join(prompt[:marks[0].start()].split()), tuple(beats)
 
-
-def at(beats: tuple[Beat, ...], seconds: float) -> Beat | None:
-    """The beat on screen at `seconds` (the last one that has started)."""
-    current = None
-    for beat in beats:
-        if beat.start <= seconds + 1e-9:
-            current = beat
-    return current
