@@ -6,8 +6,21 @@ defaults are applied, and every reference is qualified (`scene.shot`). Each node
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+# C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a terminal shows.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character written as an escape (`\\x07`), so nothing read
+    from a spec can drive the terminal a message is printed on."""
+    if not _CONTROLS.search(text):
+        return text
+    return _CONTROLS.sub(lambda m: (f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
+                                    else f"\\u{ord(m[0]):04x}"), text)
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,14 @@ class Diagnostic:
     where: Where
     message: str
     severity: str = "error"  # error | warning
+
+    def __post_init__(self) -> None:
+        # Messages quote spec text (and an included file's name is spec text too).
+        object.__setattr__(self, "message", escape_controls(self.message))
+        w = self.where
+        file, path = escape_controls(w.file), escape_controls(w.path)
+        if (file, path) != (w.file, w.path):
+            object.__setattr__(self, "where", Where(file, w.line, w.col, path))
 
     def __str__(self) -> str:
         return f"{self.where}: {self.severity}: {self.message} [at {self.where.path}]"
