@@ -1,7 +1,7 @@
 """Loading a spec: the stages in order, and the files it includes.
 
-    read the file (yaml) → includes → variables (interpolate) → JSON Schema (schema)
-    → frozen values (build) → semantic rules (checks) → input media (media_rules)
+    read the file (yaml) → includes → variables (interpolate) → numbers → JSON Schema
+    (schema) → frozen values (build) → semantic rules (checks) → input media (media_rules)
 
 Every stage reports into one list of diagnostics and carries on, so a spec with five
 problems gets five diagnostics, sorted by file and position. Only a file that cannot be
@@ -13,7 +13,7 @@ import dataclasses
 import os
 
 from ..errors import SpecError
-from . import checks, media_rules, schema
+from . import checks, media_rules, numbers, schema
 from .build import Builder
 from .interpolate import Interpolator
 from .nodes import Diagnostic, Spec
@@ -71,7 +71,9 @@ class _Loading:
         for doc in self.docs:
             interpolator.interpolate(doc)
         for doc in self.docs:
-            self.out += schema.validate(doc)
+            found, refused = numbers.normalise(doc)
+            self.out += found
+            self.out += schema.validate(doc, refused)
         spec, ctx = Builder(self.docs, top, self.root, interpolator, self.out).build()
         self.out += checks.check(ctx)
         if not any(d.is_error for d in self.out):
