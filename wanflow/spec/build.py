@@ -8,13 +8,14 @@ field and input was written is recorded in the `Context` the semantic checks rea
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .checks import media_kind, path_problem, unique, unknown_name
+from .checks import media_kind, unique, unknown_name
 from .context import Context, Source
 from .interpolate import Interpolator, Template
 from .messages import show
@@ -33,6 +34,7 @@ from .nodes import (
     Transition,
     Where,
 )
+from .paths import path_problem
 from .positions import KeyPath
 from .schema import REJECTED
 
@@ -105,12 +107,23 @@ class Builder:
         name = data.get("name")
         spec = Spec(file=self.top.abspath, root=self.root, name=name if isinstance(name, str) else "",
                     version=1, assets=self.assets, scenes=tuple(scenes), films=tuple(films),
-                    settings=_settings(data.get("settings")), files=files)
+                    settings=self._settings(data.get("settings")), files=files)
         ctx = Context(spec=spec, file=self.top.file, base_dir=self.top.dir,
                       top=self.top.pos.at(), assets=self.ctx_assets, scenes=self.scene_sources,
                       films=self.film_sources, shots=self.shot_sources,
                       bad_assets=self.bad_assets)
         return spec, ctx
+
+    def _settings(self, value: Any) -> SpecSettings:
+        settings = _settings(value)
+        if settings.cache is not None:
+            problem = path_problem(settings.cache, self.top.dir, self.root, "cache directory")
+            if problem:
+                self.error(self.top.pos.at(("settings", "cache")), (
+                    f"{problem}; a cache outside the project comes from --cache or "
+                    "WANFLOW_CACHE, never from the spec"))
+                settings = dataclasses.replace(settings, cache=None)
+        return settings
 
     # ----------------------------------------------------------------- declarations
     def _collect_assets(self) -> None:
