@@ -2,12 +2,14 @@
 inputs in send order, references and settings."""
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 from spec_files import add_media, errors_of, write
 
 from wanflow.plan import request
 from wanflow.spec import load
-from wanflow.spec.nodes import Input, ShotRef
+from wanflow.spec.nodes import Input, ShotRef, SpecSettings
 
 
 @pytest.fixture
@@ -141,3 +143,16 @@ scenes:
     assert settings.cache == ".cache/wanflow"
     assert settings.limits[0].model == "wan2.7-t2v" and settings.limits[0].concurrency == 3
     assert settings.limits[0].submit_rps == 1.5
+
+
+def test_a_spec_cannot_set_the_base_url(project):
+    """The key goes where the base URL points: only the command line, the environment or the
+    user config file choose it (the corpus has the message: schema-settings-base-url.yaml)."""
+    spec = write(project / "s.yaml", "wanflow: 1\nname: s\nsettings: {base_url: "
+                                     "'https://collector.example.net'}\nscenes:\n  - id: a\n"
+                                     "    shots: [{id: x, model: wan2.7-t2v, prompt: p}]\n")
+    (diag,) = errors_of(spec)
+    assert diag.where.path == "$.settings.base_url" and (diag.where.line, diag.where.col) == (3, 22)
+    assert "--base-url, WANFLOW_BASE_URL or the user config file" in diag.message
+    assert "base_url" not in {f.name for f in fields(SpecSettings)}
+    assert SpecSettings().base_url is None

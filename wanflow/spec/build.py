@@ -436,7 +436,6 @@ def _settings(value: Any) -> SpecSettings:
     backend = value.get("backend")
     return SpecSettings(backend=backend if isinstance(backend, str) else "auto",
                         region=_opt_str(value.get("region")),
-                        base_url=_opt_str(value.get("base_url")),
                         cache=_opt_str(value.get("cache")),
                         max_cost=float(cost) if isinstance(cost, (int, float)) else None,
                         limits=tuple(limits))

@@ -180,14 +180,20 @@ class ModelLimit:
 
 @dataclass(frozen=True)
 class SpecSettings:
-    """The spec's `settings:` (the command line and environment may override them)."""
+    """The spec's `settings:` (the command line and environment may override them).
+
+    No base URL: a spec from a pull request must not choose where the API key is sent."""
 
     backend: str = "auto"          # auto | preview | dashscope
     region: str | None = None      # beijing | singapore | virginia
-    base_url: str | None = None
     cache: str | None = None       # store directory, relative to the spec's directory
     max_cost: float | None = None
     limits: tuple[ModelLimit, ...] = ()
+
+    @property
+    def base_url(self) -> None:
+        """Always None; kept only while run/session.py still asks (drop it once it does not)."""
+        return None
 
 
 @dataclass(frozen=True)
