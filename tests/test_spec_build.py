@@ -156,3 +156,36 @@ def test_a_spec_cannot_set_the_base_url(project):
     assert "--base-url, WANFLOW_BASE_URL or the user config file" in diag.message
     assert "base_url" not in {f.name for f in fields(SpecSettings)}
     assert SpecSettings().base_url is None
+
+
+def test_lowercase_resolutions_are_read_as_upper_case_and_key_alike(project):
+    from wanflow.plan import planner
+
+    text = ("wanflow: 1\nname: s\ndefaults: {{model: wan2.7-t2v, resolution: {shot}}}\n"
+            "scenes:\n  - id: a\n    shots: [{{id: x, prompt: p}}]\n"
+            "films:\n  - {{id: f, path: renders/f.mp4, scenes: [a], resolution: {film}}}\n")
+    lower = load(write(project / "lower.yaml", text.format(shot="720p", film="1080p")))
+    upper = load(write(project / "upper.yaml", text.format(shot="720P", film="1080P")))
+    assert lower.shot("a.x").resolution == "720P" and lower.films[0].resolution == "1080P"
+
+    def keys(spec):
+        plan = planner.build(spec, "preview/1")
+        return {t.id: plan.prepare(t, {}).key for t in plan.gen_tasks()}
+    assert keys(lower) == keys(upper)
+    (diag,) = errors_of(write(project / "bad.yaml", text.format(shot="720x", film="1080P")))
+    assert "unknown resolution '720x'; did you mean '720P'? (allowed: 480P, 720P, 1080P)" in diag.message
+
+
+def test_http_and_https_asset_urls_are_accepted(project):
+    spec = load(write(project / "s.yaml", """\
+wanflow: 1
+name: s
+assets:
+  verse: http://cdn.example.com/audio/verse.mp3
+  still: {url: "https://cdn.example.com/still.png"}
+scenes:
+  - id: a
+    shots: [{id: x, model: wan2.7-t2v, prompt: p, audio: verse}]
+"""))
+    assert spec.assets["verse"].url == "http://cdn.example.com/audio/verse.mp3"
+    assert spec.assets["still"].url == "https://cdn.example.com/still.png"

@@ -37,6 +37,7 @@ from .nodes import (
 from .paths import path_problem
 from .positions import KeyPath
 from .schema import REJECTED
+from .urls import url_problem
 
 if TYPE_CHECKING:
     from .yaml import Document
@@ -47,7 +48,6 @@ SHOT_FIELDS = ("model", "prompt", "negative_prompt", "duration", "resolution", "
                "effect", "enable_thinking", "first_frame", "last_frame", "first_clip",
                "references", "takes", "pick")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_HTTPS = re.compile(r"^https://[^\s/?#]+")
 _DEFAULT_CROSSFADE = 0.5  # seconds, when `crossfade` gives none
 
 
@@ -151,10 +151,6 @@ class Builder:
         path = url = None
         if isinstance(value, str):
             if _URL.match(value):
-                if not value.lower().startswith("https://"):
-                    self.error(where, f"asset '{name}': only https URLs are allowed, got "
-                               f"{show(value)}")
-                    return None
                 url = value
             else:
                 path = value
@@ -166,8 +162,9 @@ class Builder:
         else:
             return None
         if url is not None:
-            if not _HTTPS.match(url):
-                self.error(where, f"asset '{name}': {show(url)} is not a valid https URL")
+            problem = url_problem(url)
+            if problem:
+                self.error(where, f"asset '{name}': cannot use {show(url)}: {problem}")
                 return None
             return Asset(name=name, where=where, url=url)
         if not isinstance(path, str):
@@ -234,7 +231,8 @@ class Builder:
                 ids.append(sid)
         return Film(id=fid, path=_opt_str(raw.get("path")) or "", where=where, scenes=tuple(ids),
                     transition=_transition(raw.get("transition")), audio=_bed(raw.get("audio")),
-                    resolution=_opt_str(raw.get("resolution")), ratio=_opt_str(raw.get("ratio")))
+                    resolution=_tier(_opt_str(raw.get("resolution"))),
+                    ratio=_opt_str(raw.get("ratio")))
 
     # ----------------------------------------------------------------- shots
     def _shot(self, path: KeyPath, sid: str, raw: dict[str, Any]) -> Shot:
@@ -281,7 +279,7 @@ class Builder:
         return Shot(scene=sid, id=hid, model=model if isinstance(model, str) else "", where=where,
                     prompt=opt("prompt", str) or "",
                     negative_prompt=opt("negative_prompt", str),
-                    duration=opt("duration", int), resolution=opt("resolution", str),
+                    duration=opt("duration", int), resolution=_tier(opt("resolution", str)),
                     ratio=opt("ratio", str), size=opt("size", str), seed=opt("seed", int),
                     prompt_extend=opt("prompt_extend", bool), watermark=opt("watermark", bool),
                     shot_type=opt("shot_type", str), audio=opt("audio", str),
@@ -393,6 +391,11 @@ def _list(value: Any) -> list[Any]:
 
 def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _tier(resolution: str | None) -> str | None:
+    """`720p` is `720P`: one spelling, so both key alike (the schema allows only these)."""
+    return resolution.upper() if resolution is not None else None
 
 
 def _number(value: Any) -> float | None:

@@ -62,7 +62,8 @@ class Diagnostic:
 
 @dataclass(frozen=True)
 class Asset:
-    """A named input: a file inside the project (`path`, absolute on disk as `file`) or an https `url`."""
+    """A named input: a file inside the project (`path`, absolute on disk as `file`) or a
+    public http(s) `url`."""
 
     name: str
     where: Where

@@ -72,7 +72,9 @@ def generate() -> dict[str, Any]:
     model_id["enum"] = names
     snapshot["pattern"] = ("^(" + "|".join(re.escape(n) for n in names)
                            + ")-[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-    defs["resolution"]["enum"] = list(models.RESOLUTIONS)
+    tiers, lowercase = defs["resolution"]["anyOf"]
+    tiers["enum"] = list(models.RESOLUTIONS)
+    lowercase["enum"] = [r.lower() for r in models.RESOLUTIONS]
     defs["ratio"]["enum"] = list(models.RATIOS)
     defs["size"]["enum"] = list(models.SIZES.values())
     durations = [d for m in models.MODELS.values() for d in m.durations]
