@@ -190,3 +190,15 @@ def test_a_spec_that_follows_the_rules_loads(proj):
     os.symlink(proj / "renders", proj / "out")            # a symlink inside the project is fine
     spec = load(write(proj / "s.yaml", spec_text(_with_clip(proj, "clip.mp4"), film="out/f.mp4")))
     assert paths.still_trusted(spec)
+
+
+def test_the_preview_variant_is_where_preview_runs_write():
+    """The spec's rule must name the file a preview run writes (plan.tasks.render_path)."""
+    from wanflow.plan import tasks
+
+    render_path = getattr(tasks, "render_path", None)
+    if render_path is None:
+        pytest.skip("this tree writes preview outputs to the paid path (no render_path yet)")
+    for path in ("renders/x.mp4", "out/a.b.mp4", "x.mp4"):
+        assert render_path(path, False) == paths.preview_variant(path)
+        assert render_path(path, True) == path
