@@ -7,7 +7,6 @@ restored from elsewhere, and a corrupt clip must never be built into a scene.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import os
 import socket
 import time
@@ -18,7 +17,6 @@ from ..errors import MediaError
 from ..plan import keys
 from ..plan.prepare import Prepared
 from ..plan.tasks import AssembleTask, AssetTask, FrameTask, Output, Task, TaskId
-from ..spec import urls
 from ..store import Result, Store
 from ..store.fs import unlink_quiet
 
@@ -95,6 +93,8 @@ def fetch(url: str, dest: str) -> None:
     Only from public hosts: every connection, redirects included, goes to an address that was
     checked after resolving the host name (a spec must not make CI probe its own network),
     and never through a proxy, which would resolve the name where wanflow cannot check it."""
+    from ..spec import urls  # only a run with URL assets needs it
+
     problem = urls.url_problem(url)
     if problem:
         raise MediaError(f"cannot fetch asset {url}: {problem}")
@@ -115,6 +115,10 @@ def _public_connection(address: tuple[str, int], timeout: object = socket._GLOBA
                        source_address: object = None) -> socket.socket:
     """`socket.create_connection`, but only to addresses that are public, all of them checked
     before the first is tried (a name that also resolves inward is refused whole)."""
+    import ipaddress
+
+    from ..spec import urls
+
     host, port = address
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     for *_, sockaddr in infos:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import nodes
-from .nodes import Spec
+from .nodes import Spec, Where
 
 FORMAT = 1   # bump when the encoding changes
 
@@ -62,6 +62,8 @@ def _no_constant(name: str) -> float:
 # --------------------------------------------------------------------------- encoding
 
 def _encode(value: Any) -> Any:
+    if type(value) is Where:   # the most frequent node: a list, [file, line, col, path]
+        return [value.file, value.line, value.col, value.path]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {}
         for f in _FIELDS[type(value)]:
@@ -110,6 +112,12 @@ def _optional(inner: Decoder) -> Decoder:
     return lambda value: None if value is None else inner(value)
 
 
+def _optional_str(value: Any) -> str | None:
+    if value is not None and type(value) is not str:
+        raise _fail("a string or null", value)
+    return value
+
+
 def _tuple_of(inner: Decoder) -> Decoder:
     def decode(value: Any) -> tuple[Any, ...]:
         if type(value) is not list:
@@ -138,20 +146,29 @@ def _node(cls: type, decoders: dict[str, Decoder]) -> Decoder:
     def decode(value: Any) -> Any:
         if type(value) is not dict:
             raise _fail(f"a {cls.__name__} mapping", value)
-        if not required <= value.keys():
-            raise CodecError(f"{cls.__name__} lacks {sorted(required - value.keys())}")
+        keys = value.keys()
+        if not required <= keys <= decoders.keys():
+            raise CodecError(f"{cls.__name__} lacks fields or has unknown ones: {sorted(keys)}")
         state = dict(defaults)
         for name, item in value.items():
-            decoder = decoders.get(name)
-            if decoder is None:
-                raise CodecError(f"{cls.__name__} has no field {name!r}")
-            state[name] = decoder(item)
+            state[name] = decoders[name](item)
         if has_post_init:
             return cls(**state)
         node: Any = object.__new__(cls)
         node.__dict__.update(state)
         return node
     return decode
+
+
+def _where(value: Any) -> Where:
+    if type(value) is not list or len(value) != 4:
+        raise _fail("a [file, line, col, path] list", value)
+    file, line, col, path = value
+    if not (type(file) is str and type(line) is int and type(col) is int and type(path) is str):
+        raise CodecError("a position of the wrong types")
+    where = object.__new__(Where)
+    where.__dict__.update(file=file, line=line, col=col, path=path)
+    return where
 
 
 def _decoder_for(hint: Any) -> Decoder:
@@ -162,7 +179,8 @@ def _decoder_for(hint: Any) -> Decoder:
         return _DECODERS[hint]
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
-        return _optional(_decoder_for(next(a for a in args if a is not type(None))))
+        inner = next(a for a in args if a is not type(None))
+        return _optional_str if inner is str else _optional(_decoder_for(inner))
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return _tuple_of(_decoder_for(args[0]))
     if origin is dict and args[0] is str:
@@ -182,6 +200,7 @@ _DECODERS: dict[Any, Decoder] = {}
 def _build() -> None:
     fields: dict[type, dict[str, Decoder]] = {cls: {} for cls in _NODES}
     _DECODERS.update({cls: _node(cls, fields[cls]) for cls in _NODES})
+    _DECODERS[Where] = _where
     for cls in _NODES:
         hints = typing.get_type_hints(cls, vars(nodes))
         fields[cls].update({f.name: _decoder_for(hints[f.name]) for f in _FIELDS[cls]})

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import re
+from typing import TYPE_CHECKING
 
-from .context import Context
 from .nodes import Diagnostic, Spec, Where
+
+if TYPE_CHECKING:
+    from .context import Context
 
 DEFAULT_CACHE = ".wanflow"   # the cache directory beside the spec, unless moved
 PREVIEW_MARK = ".preview"    # renders/x.mp4 -> renders/x.preview.mp4 on preview runs
