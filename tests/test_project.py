@@ -56,13 +56,25 @@ def test_corrupt_record_falls_back_to_a_real_load(project_dir):
     assert project_load(path).name == "cached"
 
 
-def project_load(path):
+def project_load(path, state_dir=None):
+    """Load through the parsed-spec cache, signing with a key kept beside the project (a
+    stand-in for the user's data folder)."""
     cwd = os.getcwd()
+    state = state_dir or os.path.join(os.path.dirname(path), ".machine")
     try:
         os.chdir(os.path.dirname(path))
-        return project.load_spec(path)
+        return project.load_spec(path, None, state)
     finally:
         os.chdir(cwd)
+
+
+def _resign(record: Path, signed: bytes, state_dir: Path) -> None:
+    import hashlib
+    import hmac
+
+    key = (state_dir / "spec-cache.key").read_bytes()
+    record.write_bytes(hmac.new(key, signed, hashlib.sha256).hexdigest().encode() + b"\n"
+                       + signed)
 
 
 def test_limits_merge_table_spec_environment_and_command_line():
@@ -144,12 +156,13 @@ def test_a_well_formed_record_is_still_checked_like_input(project_dir):
     path = str(project_dir / "spec.yaml")
     real = project_load(path)
     record = next((project_dir / ".wanflow" / "specs").iterdir())
-    head, body = record.read_text().split("\n", 1)
+    _, head, body = record.read_text().split("\n", 2)
 
-    def plant(change):
+    def plant(change):   # signed with this machine's key: only the codec's checks stand
         data = json.loads(body)
         change(data["spec"])
-        record.write_text(head + "\n" + json.dumps({"format": 1, "spec": data["spec"]}))
+        signed = head + "\n" + json.dumps({"format": 1, "spec": data["spec"]})
+        _resign(record, signed.encode(), project_dir / ".machine")
         return project_load(path)
 
     def bad_type(spec):
@@ -167,6 +180,30 @@ def test_a_well_formed_record_is_still_checked_like_input(project_dir):
     def output_outside(spec):   # a fingerprint that matches does not vouch for the contents
         spec["films"][0]["path"] = "../../escaped.mp4"
     assert plant(output_outside) == real
+
+
+def test_a_record_this_machine_did_not_sign_is_a_miss(project_dir, tmp_path_factory):
+    """A cache restored from elsewhere may hold a record that matches the fingerprint but
+    says something else (more takes: more money). Records are signed with a key that never
+    leaves the machine, so a record written anywhere else is not used."""
+    import json
+
+    (project_dir / "lib.yaml").write_text(LIB)
+    (project_dir / "spec.yaml").write_text(SPEC)
+    path = str(project_dir / "spec.yaml")
+    real = project_load(path)
+    record = next((project_dir / ".wanflow" / "specs").iterdir())
+    _, head, body = record.read_text().split("\n", 2)
+    data = json.loads(body)
+    data["spec"]["scenes"][0]["shots"][0]["takes"] = 50
+    other = tmp_path_factory.mktemp("other-machine")
+    project_load(path, str(other))                      # makes that machine's key
+    _resign(record, (head + "\n" + json.dumps(data)).encode(), other)
+    forged = record.read_bytes()
+    # Well-formed and current: the machine that signed it would use it...
+    assert project_load(path, str(other)).scenes[0].shots[0].takes == 50
+    record.write_bytes(forged)
+    assert project_load(path) == real                   # ...this one does not
 
 
 def test_a_symlink_that_appears_after_the_spec_was_cached_is_refused(project_dir, tmp_path_factory):

@@ -6,8 +6,10 @@ hashes the local assets, and picks the cache and lock paths.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
+import secrets
 from dataclasses import dataclass
 
 from .. import __version__
@@ -29,12 +31,15 @@ class Project:
         return self.lock_path if paid else self.preview_lock_path
 
 
-def open_project(path: str, cache: str | None = None) -> Project:
+def open_project(path: str, cache: str | None = None, state_dir: str | None = None) -> Project:
     """The spec at `path`, validated, with its cache directory and lock file.
+
+    `state_dir` holds this machine's key for signing parsed-spec records (`Settings.
+    state_dir`); without it every command loads the spec for real.
 
     `cache` (from --cache or WANFLOW_CACHE, relative to the working directory) wins over
     the spec's `settings.cache` (relative to the spec, and checked to stay in the project)."""
-    spec = load_spec(path, cache)
+    spec = load_spec(path, cache, state_dir)
     spec_dir = os.path.dirname(os.path.abspath(spec.file))
     cache_dir = os.path.abspath(cache) if cache else paths.cache_dir(spec)
     stem = os.path.splitext(os.path.basename(spec.file))[0]
@@ -51,6 +56,10 @@ def open_project(path: str, cache: str | None = None) -> Project:
 # every asset the checks looked at, and the code that did the loading. Any difference means
 # a full load. The record is JSON read back through a checking codec (a cache may come from
 # elsewhere: nothing in it is executed), and the spec it holds must still pass the path rules.
+# A cache restored from elsewhere could still hold a record that matches the fingerprint but
+# says something else (other prompts, more takes: money), so every record is signed with a
+# key that never leaves this machine (HMAC-SHA256, key in the user's data folder, not in the
+# cache): a record this machine did not write is simply a miss.
 
 def _spec_cache_path(path: str, cache: str | None) -> str:
     where = os.path.abspath(cache) if cache else os.path.join(
@@ -96,11 +105,44 @@ def _code_stamp() -> list:
 _CODE = _code_stamp()
 
 
-def _read_record(record: str) -> Spec | None:
-    """The spec a record holds, if it is well-formed, current and still within the rules."""
+_KEY_FILE = "spec-cache.key"
+
+
+def _machine_key(state_dir: str, *, create: bool) -> bytes | None:
+    """This machine's secret for signing records (32 random bytes, created on first use)."""
+    path = os.path.join(state_dir, _KEY_FILE)
+    try:
+        with open(path, "rb") as f:
+            key = f.read()
+        return key if len(key) == 32 else None
+    except FileNotFoundError:
+        if not create:
+            return None
+    try:
+        os.makedirs(state_dir, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+    except FileExistsError:
+        pass   # another process made it first
+    except OSError:
+        return None
+    return _machine_key(state_dir, create=False)
+
+
+def _sign(key: bytes, data: bytes) -> bytes:
+    return hmac.new(key, data, hashlib.sha256).hexdigest().encode()
+
+
+def _read_record(record: str, key: bytes) -> Spec | None:
+    """The spec a record holds, if it is signed by this machine, well-formed, current and
+    still within the rules."""
     try:
         with open(record, "rb") as f:
-            head, _, body = f.read().partition(b"\n")
+            signature, _, signed = f.read().partition(b"\n")
+        if not hmac.compare_digest(signature, _sign(key, signed)):
+            return None
+        head, _, body = signed.partition(b"\n")
         stored = json.loads(head)
         if not (isinstance(stored, list) and len(stored) == 4 and isinstance(stored[2], list)
                 and isinstance(stored[3], list)):
@@ -119,22 +161,25 @@ def _read_record(record: str) -> Spec | None:
     return spec
 
 
-def load_spec(path: str, cache: str | None = None) -> Spec:
+def load_spec(path: str, cache: str | None = None, state_dir: str | None = None) -> Spec:
     """`spec.load(path)`, reusing the last result when none of its inputs changed."""
     record = _spec_cache_path(path, cache)
-    spec = _read_record(record)
+    key = _machine_key(state_dir, create=True) if state_dir else None
+    spec = _read_record(record, key) if key else None
     if spec is not None and spec.file == os.path.abspath(path):
         return spec
     from ..spec import load  # yaml and jsonschema: only when the spec has to be read
 
     spec = load(path)
-    if spec.settings.cache and not cache:
-        return spec   # the spec moves its cache: keep no record in the default place
+    if key is None or (spec.settings.cache and not cache):
+        return spec   # no key to sign with, or the spec moves its cache: keep no record
     try:
         os.makedirs(os.path.dirname(record), exist_ok=True)
         tmp = f"{record}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(_fingerprint(*_inputs(spec))) + "\n" + codec.dumps(spec))
+        signed = (json.dumps(_fingerprint(*_inputs(spec))) + "\n"
+                  + codec.dumps(spec)).encode("utf-8")
+        with open(tmp, "wb") as f:
+            f.write(_sign(key, signed) + b"\n" + signed)
         os.replace(tmp, record)
     except OSError:
         pass  # an unwritable cache is reported where it matters, by the store
