@@ -36,7 +36,7 @@ def test_there_are_the_guide_clips_a_film_and_a_library():
 
 def test_wanflow_validate_exits_0_on_every_example():
     proc = subprocess.run(wanflow_command() + ["validate", *map(str, SPECS)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stdout.count(": ok: ") == len(SPECS)
@@ -60,17 +60,18 @@ def test_every_spec_names_a_film(path):
     assert spec.warnings == ()
 
 
+WAN27 = "wan2.7-t2v-2026-04-25"   # the dated snapshot the guide's code calls, as written
 GUIDE = {  # the settings the Wan guide shows for each clip (shared/reference/seed-examples.md)
-    "cheetah-chase": dict(model="wan2.7-t2v", resolution="720P", ratio="16:9", duration=15,
-                          prompt_extend=True, watermark=True),
-    "floating-garden": dict(model="wan2.7-t2v", resolution="720P", ratio="16:9", duration=10,
-                            seed=12345),
-    "martial-arts-duel": dict(model="wan2.7-t2v", audio=None),
-    "schoolyard-dialogue": dict(model="wan2.7-t2v", audio=None),
-    "cat-general": dict(model="wan2.7-t2v", resolution="720P", ratio="16:9", duration=10,
-                        negative_prompt="", seed=12345, audio="verse"),
-    "girl-with-donkeys": dict(model="wan2.2-t2v-plus", size="832*480", prompt_extend=True,
-                              watermark=True, seed=12345),
+    "cheetah-chase": {"model": WAN27, "resolution": "720P", "ratio": "16:9", "duration": 15,
+                      "prompt_extend": True, "watermark": True},
+    "floating-garden": {"model": WAN27, "resolution": "720P", "ratio": "16:9", "duration": 10,
+                        "seed": 12345, "watermark": True},
+    "martial-arts-duel": {"model": WAN27, "audio": None},
+    "schoolyard-dialogue": {"model": WAN27, "audio": None},
+    "cat-general": {"model": WAN27, "resolution": "720P", "ratio": "16:9", "duration": 10,
+                    "negative_prompt": "", "seed": 12345, "audio": "verse", "watermark": True},
+    "girl-with-donkeys": {"model": "wan2.2-t2v-plus", "size": "832*480", "prompt_extend": True,
+                          "watermark": True, "seed": 12345},
 }
 
 
@@ -121,7 +122,7 @@ def test_make_media_is_deterministic(tmp_path):
     shutil.copy(script, tmp_path / "make_media.py")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, str(tmp_path / "make_media.py")], capture_output=True,
-                          text=True, timeout=60, env=env)
+                          text=True, timeout=60, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
     made = sorted(p.name for p in tmp_path.iterdir() if p.name != "make_media.py")
     assert made == sorted(p.name for p in (EXAMPLES / "media").iterdir()

@@ -56,13 +56,25 @@ def test_corrupt_record_falls_back_to_a_real_load(project_dir):
     assert project_load(path).name == "cached"
 
 
-def project_load(path):
+def project_load(path, state_dir=None):
+    """Load through the parsed-spec cache, signing with a key kept beside the project (a
+    stand-in for the user's data folder)."""
     cwd = os.getcwd()
+    state = state_dir or os.path.join(os.path.dirname(path), ".machine")
     try:
         os.chdir(os.path.dirname(path))
-        return project.load_spec(path)
+        return project.load_spec(path, None, state)
     finally:
         os.chdir(cwd)
+
+
+def _resign(record: Path, signed: bytes, state_dir: Path) -> None:
+    import hashlib
+    import hmac
+
+    key = (state_dir / "spec-cache.key").read_bytes()
+    record.write_bytes(hmac.new(key, signed, hashlib.sha256).hexdigest().encode() + b"\n"
+                       + signed)
 
 
 def test_limits_merge_table_spec_environment_and_command_line():
@@ -88,3 +100,132 @@ def test_code_stamp_covers_every_module_of_the_spec_package():
     stamped = {name for name, *_ in project._code_stamp()}
     assert {f"spec/{p.name}" for p in spec_dir.glob("*.py")} <= stamped
     assert {"models.py", "schemas/wanflow.schema.json"} <= stamped
+
+
+# --------------------------------------------------------------------------- a hostile cache
+
+class _Payload:
+    """What a planted pickle would run when unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_planted_pickle_or_malformed_record_is_ignored_and_nothing_runs(project_dir):
+    import pickle
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    (project_dir / "lib.yaml").write_text(LIB)
+    (project_dir / "spec.yaml").write_text(SPEC)
+    marker = project_dir / "PWNED"
+    evil = pickle.dumps(_Payload(marker))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DASHSCOPE_API_KEY", None)
+    cwd = os.getcwd()
+    try:
+        os.chdir(project_dir)
+        record = Path(project._spec_cache_path("spec.yaml", None))
+    finally:
+        os.chdir(cwd)
+    record.parent.mkdir(parents=True)
+    plants = [evil, b'["x"]\n' + evil, b"{not json\n{}", b"[" * 100_000 + b"\n",
+              b'[1, 2, [], []]\n{"format": 1, "spec": {}}', b"\xff\xfe\x00garbage"]
+    for plant in plants:
+        record.write_bytes(plant)
+        record.with_suffix(".pickle").write_bytes(evil)       # where the old cache kept it
+        proc = subprocess.run([sys.executable, "-m", "wanflow", "status", "spec.yaml",
+                               "--backend", "preview"], cwd=project_dir, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert not marker.exists()
+        assert "Traceback" not in proc.stderr
+    assert not marker.exists()
+
+
+def test_a_well_formed_record_is_still_checked_like_input(project_dir):
+    import json
+
+    (project_dir / "lib.yaml").write_text(LIB)
+    (project_dir / "spec.yaml").write_text(SPEC)
+    path = str(project_dir / "spec.yaml")
+    real = project_load(path)
+    record = next((project_dir / ".wanflow" / "specs").iterdir())
+    _, head, body = record.read_text().split("\n", 2)
+
+    def plant(change):   # signed with this machine's key: only the codec's checks stand
+        data = json.loads(body)
+        change(data["spec"])
+        signed = head + "\n" + json.dumps({"format": 1, "spec": data["spec"]})
+        _resign(record, signed.encode(), project_dir / ".machine")
+        return project_load(path)
+
+    def bad_type(spec):
+        spec["scenes"][0]["shots"][0]["takes"] = "10"
+    assert plant(bad_type) == real
+
+    def unknown_field(spec):
+        spec["scenes"][0]["shots"][0]["command"] = "rm -rf /"
+    assert plant(unknown_field) == real
+
+    def bool_for_int(spec):
+        spec["scenes"][0]["shots"][0]["takes"] = True
+    assert plant(bool_for_int) == real
+
+    def output_outside(spec):   # a fingerprint that matches does not vouch for the contents
+        spec["films"][0]["path"] = "../../escaped.mp4"
+    assert plant(output_outside) == real
+
+
+def test_a_record_this_machine_did_not_sign_is_a_miss(project_dir, tmp_path_factory):
+    """A cache restored from elsewhere may hold a record that matches the fingerprint but
+    says something else (more takes: more money). Records are signed with a key that never
+    leaves the machine, so a record written anywhere else is not used."""
+    import json
+
+    (project_dir / "lib.yaml").write_text(LIB)
+    (project_dir / "spec.yaml").write_text(SPEC)
+    path = str(project_dir / "spec.yaml")
+    real = project_load(path)
+    record = next((project_dir / ".wanflow" / "specs").iterdir())
+    _, head, body = record.read_text().split("\n", 2)
+    data = json.loads(body)
+    data["spec"]["scenes"][0]["shots"][0]["takes"] = 50
+    other = tmp_path_factory.mktemp("other-machine")
+    project_load(path, str(other))                      # makes that machine's key
+    _resign(record, (head + "\n" + json.dumps(data)).encode(), other)
+    forged = record.read_bytes()
+    # Well-formed and current: the machine that signed it would use it...
+    assert project_load(path, str(other)).scenes[0].shots[0].takes == 50
+    record.write_bytes(forged)
+    assert project_load(path) == real                   # ...this one does not
+
+
+def test_a_symlink_that_appears_after_the_spec_was_cached_is_refused(project_dir, tmp_path_factory):
+    from wanflow.errors import SpecError
+
+    (project_dir / "lib.yaml").write_text(LIB)
+    (project_dir / "spec.yaml").write_text(SPEC)
+    path = str(project_dir / "spec.yaml")
+    project_load(path)                                   # the record is written
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    os.symlink(elsewhere / "out.mp4", project_dir / "out.mp4")
+    with pytest.raises(SpecError, match="leads outside the project through a symlink"):
+        project_load(path)
+
+
+def test_no_module_of_wanflow_can_unpickle():
+    import ast
+
+    package = Path(project.__file__).resolve().parent.parent
+    for source in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text("utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] not in ("pickle", "marshal", "shelve", "dill"), source

@@ -10,8 +10,8 @@ import sys
 from spec_files import ROOT, errors_of, write
 
 from wanflow.spec import load, summary, summary_line
-from wanflow.spec.loader import project_root
 from wanflow.spec.nodes import Input, ShotRef
+from wanflow.spec.paths import project_root
 
 # --------------------------------------------------------------------------- the film example
 

@@ -2,12 +2,14 @@
 inputs in send order, references and settings."""
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 from spec_files import add_media, errors_of, write
 
 from wanflow.plan import request
 from wanflow.spec import load
-from wanflow.spec.nodes import Input, ShotRef
+from wanflow.spec.nodes import Input, ShotRef, SpecSettings
 
 
 @pytest.fixture
@@ -141,3 +143,49 @@ scenes:
     assert settings.cache == ".cache/wanflow"
     assert settings.limits[0].model == "wan2.7-t2v" and settings.limits[0].concurrency == 3
     assert settings.limits[0].submit_rps == 1.5
+
+
+def test_a_spec_cannot_set_the_base_url(project):
+    """The key goes where the base URL points: only the command line, the environment or the
+    user config file choose it (the corpus has the message: schema-settings-base-url.yaml)."""
+    spec = write(project / "s.yaml", "wanflow: 1\nname: s\nsettings: {base_url: "
+                                     "'https://collector.example.net'}\nscenes:\n  - id: a\n"
+                                     "    shots: [{id: x, model: wan2.7-t2v, prompt: p}]\n")
+    (diag,) = errors_of(spec)
+    assert diag.where.path == "$.settings.base_url" and (diag.where.line, diag.where.col) == (3, 22)
+    assert "--base-url, WANFLOW_BASE_URL or the user config file" in diag.message
+    assert "base_url" not in {f.name for f in fields(SpecSettings)}
+    assert not hasattr(SpecSettings(), "base_url")
+
+
+def test_lowercase_resolutions_are_read_as_upper_case_and_key_alike(project):
+    from wanflow.plan import planner
+
+    text = ("wanflow: 1\nname: s\ndefaults: {{model: wan2.7-t2v, resolution: {shot}}}\n"
+            "scenes:\n  - id: a\n    shots: [{{id: x, prompt: p}}]\n"
+            "films:\n  - {{id: f, path: renders/f.mp4, scenes: [a], resolution: {film}}}\n")
+    lower = load(write(project / "lower.yaml", text.format(shot="720p", film="1080p")))
+    upper = load(write(project / "upper.yaml", text.format(shot="720P", film="1080P")))
+    assert lower.shot("a.x").resolution == "720P" and lower.films[0].resolution == "1080P"
+
+    def keys(spec):
+        plan = planner.build(spec, "preview/1")
+        return {t.id: plan.prepare(t, {}).key for t in plan.gen_tasks()}
+    assert keys(lower) == keys(upper)
+    (diag,) = errors_of(write(project / "bad.yaml", text.format(shot="720x", film="1080P")))
+    assert "unknown resolution '720x'; did you mean '720P'? (allowed: 480P, 720P, 1080P)" in diag.message
+
+
+def test_http_and_https_asset_urls_are_accepted(project):
+    spec = load(write(project / "s.yaml", """\
+wanflow: 1
+name: s
+assets:
+  verse: http://cdn.example.com/audio/verse.mp3
+  still: {url: "https://cdn.example.com/still.png"}
+scenes:
+  - id: a
+    shots: [{id: x, model: wan2.7-t2v, prompt: p, audio: verse}]
+"""))
+    assert spec.assets["verse"].url == "http://cdn.example.com/audio/verse.mp3"
+    assert spec.assets["still"].url == "https://cdn.example.com/still.png"

@@ -66,7 +66,9 @@ def test_schema_describes_every_property_and_closes_objects():
 def test_schema_enums_match_the_model_table():
     defs = spec_schema.schema()["$defs"]
     assert set(defs["model"]["anyOf"][0]["enum"]) == set(models.model_names())
-    assert defs["resolution"]["enum"] == list(models.RESOLUTIONS)
+    tiers, lowercase = defs["resolution"]["anyOf"]
+    assert tiers["enum"] == list(models.RESOLUTIONS)
+    assert lowercase["enum"] == [r.lower() for r in models.RESOLUTIONS]
     assert defs["ratio"]["enum"] == list(models.RATIOS)
     assert defs["size"]["enum"] == list(models.SIZES.values())
     assert defs["seed"]["maximum"] == models.SEED_MAX

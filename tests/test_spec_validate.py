@@ -255,3 +255,16 @@ def test_console_script_on_hostile_input(tmp_path):
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.stdout.startswith("evil.yaml:2:7: error: unsupported YAML tag")
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_messages_escape_control_characters_from_the_spec(tmp_path, monkeypatch):
+    """Quoted values, key names and included file names cannot drive the terminal."""
+    monkeypatch.chdir(tmp_path)
+    _hostile(tmp_path, "ctl.yaml", 'wanflow: 1\nname: "a\\x07b\\e[2J\\u202e"\n'
+             '"k\\x1b]0;t\\x07": 1\ninclude: ["x\\x1b[31m.yaml"]\nscenes: []\n')
+    code, out, _ = validate("ctl.yaml")
+    assert code == 2
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", out), repr(out)
+    assert "name 'a\\x07b\\x1b[2J\\u202e' is not valid" in out
+    assert "unknown key 'k\\x1b]0;t\\x07'" in out
+    assert "x\\x1b[31m.yaml" in out

@@ -326,7 +326,8 @@ def graph(spec_file, fmt, only):
     from .plan import planner
     from .run import project, views
 
-    proj = project.open_project(spec_file, _settings().cache)
+    settings = _settings()
+    proj = project.open_project(spec_file, settings.cache, settings.state_dir)
     _echo(views.graph_text(planner.build(proj.spec, "graph", tuple(only)), fmt))
 
 

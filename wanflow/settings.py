@@ -86,6 +86,7 @@ class Settings:
     step_summary: str | None = None     # $GITHUB_STEP_SUMMARY
     run_url: str | None = None          # the Actions run (its artifacts hold the review page)
     prices: Prices = field(default_factory=dict)   # the team's own prices per region
+    state_dir: str | None = None        # this machine's own data (the spec-cache signing key)
 
     @classmethod
     def resolve(cls, env: Mapping[str, str], *, config: Mapping[str, Any] | None = None,
@@ -113,6 +114,7 @@ class Settings:
             poll_max=_seconds(env, "WANFLOW_POLL_MAX"),
             wait_timeout=_seconds(env, "WANFLOW_WAIT_TIMEOUT"),
             github_actions=env.get("GITHUB_ACTIONS") == "true",
+            state_dir=state_dir(),
             step_summary=env.get("GITHUB_STEP_SUMMARY") or None,
             run_url=_run_url(env))
         given = {k: v for k, v in flags.items() if v is not None and v != ()}
@@ -137,6 +139,13 @@ def config_path(env: Mapping[str, str]) -> str:
 
     del env   # platformdirs reads XDG_CONFIG_HOME and friends itself
     return os.path.join(user_config_dir("wanflow", appauthor=False), "config.toml")
+
+
+def state_dir() -> str:
+    """This machine's wanflow data folder (never the project, never a cache directory)."""
+    from platformdirs import user_data_dir
+
+    return user_data_dir("wanflow", appauthor=False)
 
 
 def read_config(env: Mapping[str, str]) -> dict[str, Any]:

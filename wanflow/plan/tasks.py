@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self
 
 from ..spec.nodes import Asset, AudioBed, Film, Scene, Shot, Transition
+from ..spec.paths import preview_variant
 
 if TYPE_CHECKING:
     from .request import Cue
@@ -201,11 +202,9 @@ class AssembleTask(Task):
 def render_path(path: str, paid: bool) -> str:
     """Where an output the spec names goes: the path itself for paid work, and beside it
     with `.preview` before the extension for preview work — so that a preview never
-    overwrites a paid render (`renders/film.mp4` -> `renders/film.preview.mp4`)."""
-    if paid:
-        return path
-    stem, ext = posixpath.splitext(path)
-    return f"{stem}.preview{ext}"
+    overwrites a paid render (`renders/film.mp4` -> `renders/film.preview.mp4`). The spec's
+    path rules use the same function, so neither may land on an input."""
+    return path if paid else preview_variant(path)
 
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".bmp": "image/bmp",

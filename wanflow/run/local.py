@@ -6,7 +6,9 @@ restored from elsewhere, and a corrupt clip must never be built into a scene.
 """
 from __future__ import annotations
 
+import http.client
 import os
+import socket
 import time
 import urllib.request
 from collections.abc import Mapping
@@ -87,10 +89,76 @@ def _asset(task: AssetTask, prepared: Prepared, store: Store) -> Result:
 
 
 def fetch(url: str, dest: str) -> None:
-    """Download an https asset (remote assets are pinned by content in the lock file)."""
+    """Download an http(s) asset (remote assets are pinned by content in the lock file).
+
+    Only from public hosts: every connection, redirects included, goes to an address that was
+    checked after resolving the host name (a spec must not make CI probe its own network),
+    and never through a proxy, which would resolve the name where wanflow cannot check it."""
+    from ..spec import urls  # only a run with URL assets needs it
+
+    problem = urls.url_problem(url)
+    if problem:
+        raise MediaError(f"cannot fetch asset {url}: {problem}")
+    opener = urllib.request.OpenerDirector()
+    for handler in (_PublicHTTPHandler(), _PublicHTTPSHandler(),
+                    urllib.request.HTTPRedirectHandler(),    # http(s) only: no ftp or file handler
+                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
+        opener.add_handler(handler)
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp, open(dest, "wb") as out:
+        with opener.open(url, timeout=60) as resp, open(dest, "wb") as out:
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
-    except OSError as err:
+    except (OSError, http.client.HTTPException) as err:
         raise MediaError(f"cannot fetch asset {url}: {err}") from None
+
+
+def _public_connection(address: tuple[str, int], timeout: object = socket._GLOBAL_DEFAULT_TIMEOUT,
+                       source_address: object = None) -> socket.socket:
+    """`socket.create_connection`, but only to addresses that are public, all of them checked
+    before the first is tried (a name that also resolves inward is refused whole)."""
+    import ipaddress
+
+    from ..spec import urls
+
+    host, port = address
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        kind = urls.refusal(ip)
+        if kind:
+            raise ConnectionRefusedError(f"refusing to connect to {host}: it resolves to {ip} "
+                                         f"({kind}); asset URLs must name a public host")
+    error: OSError = OSError(f"cannot resolve {host}")
+    for family, kind_, proto, _, sockaddr in infos:
+        sock = socket.socket(family, kind_, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)  # type: ignore[arg-type]
+            sock.connect(sockaddr)
+            return sock
+        except OSError as err:
+            sock.close()
+            error = err
+    raise error
+
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_PublicHTTPSConnection, req, context=self._context)

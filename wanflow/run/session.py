@@ -52,7 +52,7 @@ class Session:
              only: tuple[str, ...] = (), notice: Callable[[str], None] | None = None,
              backend_options: dict | None = None) -> Session:
         settings = settings or Settings()
-        proj = project.open_project(spec_file, settings.cache)
+        proj = project.open_project(spec_file, settings.cache, settings.state_dir)
         spec_settings = proj.spec.settings
         choice = backends.select(settings.backend, spec_settings.backend,
                                  settings.api_key is not None)
@@ -273,7 +273,7 @@ def _digest_of(path: str) -> str | None:
 
 def cache_verify(spec_file: str, settings: Settings | None = None) -> dict:
     settings = settings or Settings()
-    proj = project.open_project(spec_file, settings.cache)
+    proj = project.open_project(spec_file, settings.cache, settings.state_dir)
     with Store(proj.cache_dir) as store, store.run_lock():
         return store.verify()
 
@@ -281,7 +281,7 @@ def cache_verify(spec_file: str, settings: Settings | None = None) -> dict:
 def cache_gc(spec_files, settings: Settings | None = None, *, apply: bool = False) -> dict:
     """Objects that no lock file pins; deleted only with `apply`."""
     settings = settings or Settings()
-    projects = [project.open_project(f, settings.cache) for f in spec_files]
+    projects = [project.open_project(f, settings.cache, settings.state_dir) for f in spec_files]
     cache_dirs = {p.cache_dir for p in projects}
     if len(cache_dirs) != 1:
         raise UsageError("the specs given use different cache directories; run gc once per cache")

@@ -8,13 +8,14 @@ field and input was written is recorded in the `Context` the semantic checks rea
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .checks import media_kind, path_problem, unique, unknown_name
+from .checks import media_kind, unique, unknown_name
 from .context import Context, Source
 from .interpolate import Interpolator, Template
 from .messages import show
@@ -33,8 +34,10 @@ from .nodes import (
     Transition,
     Where,
 )
+from .paths import path_problem
 from .positions import KeyPath
 from .schema import REJECTED
+from .urls import url_problem
 
 if TYPE_CHECKING:
     from .yaml import Document
@@ -45,7 +48,6 @@ SHOT_FIELDS = ("model", "prompt", "negative_prompt", "duration", "resolution", "
                "effect", "enable_thinking", "first_frame", "last_frame", "first_clip",
                "references", "takes", "pick")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_HTTPS = re.compile(r"^https://[^\s/?#]+")
 _DEFAULT_CROSSFADE = 0.5  # seconds, when `crossfade` gives none
 
 
@@ -105,12 +107,23 @@ class Builder:
         name = data.get("name")
         spec = Spec(file=self.top.abspath, root=self.root, name=name if isinstance(name, str) else "",
                     version=1, assets=self.assets, scenes=tuple(scenes), films=tuple(films),
-                    settings=_settings(data.get("settings")), files=files)
+                    settings=self._settings(data.get("settings")), files=files)
         ctx = Context(spec=spec, file=self.top.file, base_dir=self.top.dir,
                       top=self.top.pos.at(), assets=self.ctx_assets, scenes=self.scene_sources,
                       films=self.film_sources, shots=self.shot_sources,
                       bad_assets=self.bad_assets)
         return spec, ctx
+
+    def _settings(self, value: Any) -> SpecSettings:
+        settings = _settings(value)
+        if settings.cache is not None:
+            problem = path_problem(settings.cache, self.top.dir, self.root, "cache directory")
+            if problem:
+                self.error(self.top.pos.at(("settings", "cache")), (
+                    f"{problem}; a cache outside the project comes from --cache or "
+                    "WANFLOW_CACHE, never from the spec"))
+                settings = dataclasses.replace(settings, cache=None)
+        return settings
 
     # ----------------------------------------------------------------- declarations
     def _collect_assets(self) -> None:
@@ -138,10 +151,6 @@ class Builder:
         path = url = None
         if isinstance(value, str):
             if _URL.match(value):
-                if not value.lower().startswith("https://"):
-                    self.error(where, f"asset '{name}': only https URLs are allowed, got "
-                               f"{show(value)}")
-                    return None
                 url = value
             else:
                 path = value
@@ -153,8 +162,9 @@ class Builder:
         else:
             return None
         if url is not None:
-            if not _HTTPS.match(url):
-                self.error(where, f"asset '{name}': {show(url)} is not a valid https URL")
+            problem = url_problem(url)
+            if problem:
+                self.error(where, f"asset '{name}': cannot use {show(url)}: {problem}")
                 return None
             return Asset(name=name, where=where, url=url)
         if not isinstance(path, str):
@@ -221,8 +231,9 @@ class Builder:
                 ids.append(sid)
         return Film(id=fid, path=_opt_str(raw.get("path")) or "", where=where, scenes=tuple(ids),
                     transition=_transition(raw.get("transition")), audio=_bed(raw.get("audio")),
-                    resolution=_opt_str(raw.get("resolution")), ratio=_opt_str(raw.get("ratio")),
-                    size=_opt_str(raw.get("size")), fps=_opt_int(raw.get("fps")))
+                    resolution=_tier(_opt_str(raw.get("resolution"))),
+                    ratio=_opt_str(raw.get("ratio")), size=_opt_str(raw.get("size")),
+                    fps=_opt_int(raw.get("fps")))
 
     # ----------------------------------------------------------------- shots
     def _shot(self, path: KeyPath, sid: str, raw: dict[str, Any]) -> Shot:
@@ -269,7 +280,7 @@ class Builder:
         return Shot(scene=sid, id=hid, model=model if isinstance(model, str) else "", where=where,
                     prompt=opt("prompt", str) or "",
                     negative_prompt=opt("negative_prompt", str),
-                    duration=opt("duration", int), resolution=opt("resolution", str),
+                    duration=opt("duration", int), resolution=_tier(opt("resolution", str)),
                     ratio=opt("ratio", str), size=opt("size", str), seed=opt("seed", int),
                     prompt_extend=opt("prompt_extend", bool), watermark=opt("watermark", bool),
                     shot_type=opt("shot_type", str), audio=opt("audio", str),
@@ -387,6 +398,11 @@ def _opt_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _tier(resolution: str | None) -> str | None:
+    """`720p` is `720P`: one spelling, so both key alike (the schema allows only these)."""
+    return resolution.upper() if resolution is not None else None
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -429,7 +445,6 @@ def _settings(value: Any) -> SpecSettings:
     backend = value.get("backend")
     return SpecSettings(backend=backend if isinstance(backend, str) else "auto",
                         region=_opt_str(value.get("region")),
-                        base_url=_opt_str(value.get("base_url")),
                         cache=_opt_str(value.get("cache")),
                         max_cost=float(cost) if isinstance(cost, (int, float)) else None,
                         limits=tuple(limits))

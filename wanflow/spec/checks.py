@@ -7,12 +7,12 @@ in `model_rules.py`; this module does the rest:
 
 - unique ids and names; references to assets, shots, scenes and templates resolve
   (with "did you mean"); a shot cannot use its own output; dependency cycles;
-- assets of the right media kind for where they are used; crossfades shorter than clips;
-- output and asset path rules (relative, inside the project root).
+- assets of the right media kind for where they are used; crossfades shorter than clips.
+
+Path rules need the file system (symlinks are followed): `paths.py`.
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -48,25 +48,6 @@ def media_kind(path_or_url: str | None) -> str | None:
 
 def exts_of(kind: str) -> str:
     return ", ".join({"image": IMAGE_EXTS, "audio": AUDIO_EXTS, "video": VIDEO_EXTS}[kind])
-
-
-def is_inside(path: str, root: str) -> bool:
-    """Whether absolute normalised `path` lies inside (or is) absolute directory `root`."""
-    root = os.path.normpath(root)
-    path = os.path.normpath(path)
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def path_problem(path: str, base_dir: str, root: str, what: str = "path") -> str | None:
-    """Why a relative `path` (as written, relative to absolute `base_dir`) is not allowed."""
-    if path.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:[\\/]", path):
-        return (f"{what} '{path}' must be relative (to the file that names it), "
-                "not absolute, so the project can move")
-    full = os.path.normpath(os.path.join(base_dir, path))
-    if not is_inside(full, root):
-        return (f"{what} '{path}' leaves the project directory {root}; "
-                "keep every file inside the project")
-    return None
 
 
 def clip_seconds(shot: Shot) -> int | None:
@@ -154,7 +135,6 @@ def check(ctx: Context) -> list[Diagnostic]:
     _check_transitions(ctx, out)
     _check_cycles(ctx, out)
     _check_films(ctx, out)
-    _check_outputs(ctx, out)
     return out.items
 
 
@@ -302,29 +282,3 @@ def _check_films(ctx: Context, out: Report) -> None:
         if film.audio is not None:
             _check_asset_ref(ctx, out, film.audio.asset, "audio", src.at("audio"),
                              "a film's audio")
-
-
-def _check_outputs(ctx: Context, out: Report) -> None:
-    spec = ctx.spec
-    base = ctx.base_dir or os.path.dirname(spec.file)
-    outputs: list[tuple[str, Where, str]] = []
-    for scene in spec.scenes:
-        if scene.path:
-            outputs.append((scene.path, ctx.scene(scene.id).at("path"), f"scene '{scene.id}'"))
-        for shot in scene.shots:
-            if shot.path:
-                outputs.append((shot.path, ctx.shot(shot.qid).at("path"), f"shot '{shot.qid}'"))
-    for film in spec.films:
-        if film.path:
-            outputs.append((film.path, ctx.film(film.id).at("path"), f"film '{film.id}'"))
-    seen: dict[str, str] = {}
-    for path, where, owner in outputs:
-        problem = path_problem(path, base, spec.root, "output path")
-        if problem:
-            out.error(where, problem)
-            continue
-        norm = os.path.normpath(os.path.join(base, path))
-        if norm in seen:
-            out.error(where, f"output path '{path}' of {owner} is also the output of {seen[norm]}")
-        else:
-            seen[norm] = owner

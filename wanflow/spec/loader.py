@@ -1,7 +1,7 @@
 """Loading a spec: the stages in order, and the files it includes.
 
-    read the file (yaml) → includes → variables (interpolate) → JSON Schema (schema)
-    → frozen values (build) → semantic rules (checks) → input media (media_rules)
+    read the file (yaml) → includes → variables (interpolate) → numbers → JSON Schema
+    (schema) → frozen values (build) → semantic rules (checks) → input media (media_rules)
 
 Every stage reports into one list of diagnostics and carries on, so a spec with five
 problems gets five diagnostics, sorted by file and position. Only a file that cannot be
@@ -13,14 +13,13 @@ import dataclasses
 import os
 
 from ..errors import SpecError
-from . import checks, media_rules, schema
+from . import checks, media_rules, numbers, paths, schema
 from .build import Builder
 from .interpolate import Interpolator
-from .nodes import Diagnostic, Spec
+from .nodes import Diagnostic, Spec, Where
 from .yaml import Document, Unreadable, read
 
 MAX_FILES = 200   # the spec and every file it includes, directly or not
-ROOT_MARKERS = (".git", ".wanflow-root")
 
 
 def load(path: str | os.PathLike[str]) -> Spec:
@@ -30,19 +29,6 @@ def load(path: str | os.PathLike[str]) -> Spec:
     on success the returned Spec carries the warnings.
     """
     return _Loading(str(path)).run()
-
-
-def project_root(start: str) -> str:
-    """The nearest ancestor of `start` holding `.git` (or a `.wanflow-root` marker, for a
-    project that is not a repository of its own), else `start` itself."""
-    probe = start
-    while True:
-        if any(os.path.exists(os.path.join(probe, m)) for m in ROOT_MARKERS):
-            return probe
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            return start
-        probe = parent
 
 
 class _Loading:
@@ -57,12 +43,16 @@ class _Loading:
         self.root = ""
 
     def run(self) -> Spec:
+        self.root = paths.project_root(os.path.dirname(self.abspath))
+        if not paths.real_inside(self.abspath, self.root):
+            raise SpecError([Diagnostic(Where(self.display), (  # type: ignore[no-untyped-call]
+                f"{self.display} is a symlink to a file outside the project; "
+                "it is not read"))])
         try:
             top = read(self.abspath, self.display)
         except Unreadable as err:
             raise SpecError([err.diagnostic]) from None  # type: ignore[no-untyped-call]
         self.out += top.errors
-        self.root = project_root(os.path.dirname(self.abspath))
         self.loaded[self.abspath] = top
         self._includes(top, [self.abspath])
         self.docs.append(top)
@@ -71,9 +61,12 @@ class _Loading:
         for doc in self.docs:
             interpolator.interpolate(doc)
         for doc in self.docs:
-            self.out += schema.validate(doc)
+            found, refused = numbers.normalise(doc)
+            self.out += found
+            self.out += schema.validate(doc, refused)
         spec, ctx = Builder(self.docs, top, self.root, interpolator, self.out).build()
         self.out += checks.check(ctx)
+        self.out += paths.check(spec, ctx)
         if not any(d.is_error for d in self.out):
             self.out += media_rules.check(spec, ctx)
         return self._finish(spec, top)
@@ -109,7 +102,7 @@ class _Loading:
                 self.out.append(Diagnostic(where, "include paths are literal: variables are not "
                                            "interpolated in `include`"))
                 continue
-            problem = checks.path_problem(item, doc.dir, self.root, "include")
+            problem = paths.path_problem(item, doc.dir, self.root, "include")  # before reading
             if problem:
                 self.out.append(Diagnostic(where, problem))
                 continue

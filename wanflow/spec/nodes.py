@@ -6,8 +6,21 @@ defaults are applied, and every reference is qualified (`scene.shot`). Each node
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+# C0 and C1 controls, DEL, and the bidirectional overrides that reorder what a terminal shows.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character written as an escape (`\\x07`), so nothing read
+    from a spec can drive the terminal a message is printed on."""
+    if not _CONTROLS.search(text):
+        return text
+    return _CONTROLS.sub(lambda m: (f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100
+                                    else f"\\u{ord(m[0]):04x}"), text)
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,14 @@ class Diagnostic:
     message: str
     severity: str = "error"  # error | warning
 
+    def __post_init__(self) -> None:
+        # Messages quote spec text (and an included file's name is spec text too).
+        object.__setattr__(self, "message", escape_controls(self.message))
+        w = self.where
+        file, path = escape_controls(w.file), escape_controls(w.path)
+        if (file, path) != (w.file, w.path):
+            object.__setattr__(self, "where", Where(file, w.line, w.col, path))
+
     def __str__(self) -> str:
         return f"{self.where}: {self.severity}: {self.message} [at {self.where.path}]"
 
@@ -41,7 +62,8 @@ class Diagnostic:
 
 @dataclass(frozen=True)
 class Asset:
-    """A named input: a file inside the project (`path`, absolute on disk as `file`) or an https `url`."""
+    """A named input: a file inside the project (`path`, absolute on disk as `file`) or a
+    public http(s) `url`."""
 
     name: str
     where: Where
@@ -163,11 +185,12 @@ class ModelLimit:
 
 @dataclass(frozen=True)
 class SpecSettings:
-    """The spec's `settings:` (the command line and environment may override them)."""
+    """The spec's `settings:` (the command line and environment may override them).
+
+    No base URL: a spec from a pull request must not choose where the API key is sent."""
 
     backend: str = "auto"          # auto | preview | dashscope
     region: str | None = None      # beijing | singapore | virginia
-    base_url: str | None = None
     cache: str | None = None       # store directory, relative to the spec's directory
     max_cost: float | None = None
     limits: tuple[ModelLimit, ...] = ()

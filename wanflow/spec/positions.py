@@ -31,6 +31,15 @@ def json_path(path: KeyPath) -> str:
     return out
 
 
+def label(path: KeyPath) -> str:
+    """How a message names the value at `path`: its key, with any list indexes after it."""
+    for i in range(len(path) - 1, -1, -1):
+        if isinstance(path[i], str):
+            tail = "".join(f"[{p}]" for p in path[i + 1:])
+            return f"{path[i]}{tail}"
+    return "spec" if not path else f"item [{path[-1]}]"
+
+
 class Positions:
     """The line and column of every value, and of every mapping key, of one document.
 

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .. import models
 from .messages import allowed, did_you_mean, number, show, suggest, type_word
 from .nodes import Diagnostic, Where
-from .positions import KeyPath
+from .positions import KeyPath, label
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator, ValidationError
@@ -72,7 +72,9 @@ def generate() -> dict[str, Any]:
     model_id["enum"] = names
     snapshot["pattern"] = ("^(" + "|".join(re.escape(n) for n in names)
                            + ")-[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-    defs["resolution"]["enum"] = list(models.RESOLUTIONS)
+    tiers, lowercase = defs["resolution"]["anyOf"]
+    tiers["enum"] = list(models.RESOLUTIONS)
+    lowercase["enum"] = [r.lower() for r in models.RESOLUTIONS]
     defs["ratio"]["enum"] = list(models.RATIOS)
     defs["size"]["enum"] = list(models.SIZES.values())
     durations = [d for m in models.MODELS.values() for d in m.durations]
@@ -128,11 +130,12 @@ def _validator(library: bool) -> Draft202012Validator:
     return jsonschema.Draft202012Validator(root)
 
 
-def validate(doc: Document) -> list[Diagnostic]:
+def validate(doc: Document, refused: Collection[KeyPath] = ()) -> list[Diagnostic]:
     """Check `doc` against the schema; return one diagnostic per problem.
 
     `doc.data` is replaced by a copy in which every rejected value is REJECTED and every
     unknown key is dropped, so later stages neither trip over them nor report them twice.
+    `refused`: values an earlier stage already reported; they are masked without a message.
     """
     out: list[Diagnostic] = []
     data = doc.data
@@ -144,7 +147,7 @@ def validate(doc: Document) -> list[Diagnostic]:
                     f"an included file cannot define '{key}' (only vars, assets, templates, "
                     "defaults and include); move it to the top-level spec")))
                 data.pop(key)
-    explainer = _Explainer(doc, out)
+    explainer = _Explainer(doc, out, refused)
     for err in _validator(doc.library).iter_errors(data):
         explainer.explain(err)
     if explainer.masks or explainer.drops:
@@ -195,22 +198,15 @@ def _type_ok(node: dict[str, Any], value: Any) -> bool:
     return False
 
 
-def _label(path: KeyPath) -> str:
-    """How a message names the value at `path`: its key, with any list indexes after it."""
-    for i in range(len(path) - 1, -1, -1):
-        if isinstance(path[i], str):
-            tail = "".join(f"[{p}]" for p in path[i + 1:])
-            return f"{path[i]}{tail}"
-    return "spec" if not path else f"item [{path[-1]}]"
-
-
 class _Explainer:
     """Turns jsonschema errors into diagnostics, and notes what to mask or drop afterwards."""
 
-    def __init__(self, doc: Document, out: list[Diagnostic]) -> None:
+    def __init__(self, doc: Document, out: list[Diagnostic],
+                 refused: Collection[KeyPath] = ()) -> None:
         self.doc = doc
         self.out = out
-        self.masks: set[KeyPath] = set()   # values to replace with REJECTED
+        self.refused = set(refused)
+        self.masks: set[KeyPath] = set(refused)   # values to replace with REJECTED
         self.drops: set[KeyPath] = set()   # unknown keys to remove
 
     def error(self, where: Where, message: str) -> None:
@@ -218,6 +214,8 @@ class _Explainer:
 
     def explain(self, err: ValidationError) -> None:
         path: KeyPath = tuple(err.absolute_path)
+        if path in self.refused:
+            return  # reported already, by the stage that refused it
         kind = err.validator
         node = err.schema if isinstance(err.schema, dict) else {}
         if "propertyNames" in err.schema_path:
@@ -244,7 +242,7 @@ class _Explainer:
                               f"{suggest(name, models.model_names(), models.MODELS)}")
         else:
             hint = node.get("patternErrorMessage", "")
-            self.error(where, f"invalid name '{name}' in {_label(path)}"
+            self.error(where, f"invalid name '{name}' in {label(path)}"
                        + (f": {hint}" if hint else ""))
 
     def _no_branch(self, err: ValidationError, path: KeyPath, node: dict[str, Any]) -> None:
@@ -258,7 +256,7 @@ class _Explainer:
                 _type_ok(b, value) for b in branches):
             self.masks.add(path)
             names = enum_branch["enum"]
-            what = "model" if node.get("title") == "model" else _label(path)
+            what = "model" if node.get("title") == "model" else label(path)
             listing = models.MODELS if what == "model" else names
             self.error(where, f"unknown {what} {show(value)}{suggest(value, names, listing)}")
             return
@@ -279,12 +277,12 @@ class _Explainer:
                 return
         self.masks.add(path)
         titles = [b.get("title") or _TYPE_WORDS.get(b.get("type", ""), "?") for b in branches]
-        self.error(where, f"{_label(path)}: expected " + " or ".join(titles)
+        self.error(where, f"{label(path)}: expected " + " or ".join(titles)
                    + f", got {show(value)}")
 
     def _unknown_keys(self, err: ValidationError, path: KeyPath, node: dict[str, Any]) -> None:
         known = list((_deref(node).get("properties") or {}).keys())
-        title = node.get("title") or _label(path)
+        title = node.get("title") or label(path)
         assert isinstance(err.instance, dict)
         for key in [k for k in err.instance if k not in known]:
             key_path = path + (key,)
@@ -298,7 +296,7 @@ class _Explainer:
         value = err.instance
         missing = [k for k in _listed(err.validator_value)
                    if isinstance(value, dict) and k not in value]
-        title = node.get("title") or _label(path)
+        title = node.get("title") or label(path)
         if title not in _NAMED_NODES:
             self.masks.add(path)
         for key in missing:
@@ -308,36 +306,36 @@ class _Explainer:
     def _bad_list(self, err: ValidationError, path: KeyPath) -> None:
         if len(path) > 1:
             self.masks.add(path)  # e.g. `references: []`: don't also report "needs references"
-        label, where, n = _label(path), self.doc.pos.at(path), err.validator_value
+        name, where, n = label(path), self.doc.pos.at(path), err.validator_value
         if err.validator == "minItems":
-            self.error(where, f"{label} needs at least {n} item{'s' if n != 1 else ''}")
+            self.error(where, f"{name} needs at least {n} item{'s' if n != 1 else ''}")
         elif err.validator == "maxItems":
-            self.error(where, f"{label} takes at most {n} items")
+            self.error(where, f"{name} takes at most {n} items")
         else:
-            self.error(where, f"{label} lists the same item twice")
+            self.error(where, f"{name} lists the same item twice")
 
     def _bad_value(self, err: ValidationError, path: KeyPath, node: dict[str, Any]) -> str:
-        kind, value, label = err.validator, err.instance, _label(path)
+        kind, value, name = err.validator, err.instance, label(path)
         custom = node.get("errorMessage")
         if custom:
             return f"{custom} (got {show(value)})"
         if kind == "type":
             words = " or ".join(_TYPE_WORDS.get(t, t) for t in _listed(err.validator_value))
             shown = f" {show(value)}" if not isinstance(value, (dict, list)) and value is not None else ""
-            return f"{label}: expected {words}, got {type_word(value)}{shown}"
+            return f"{name}: expected {words}, got {type_word(value)}{shown}"
         if kind == "enum":
-            return f"{label} {show(value)} is not valid{suggest(value, _listed(err.validator_value))}"
+            return f"{name} {show(value)} is not valid{suggest(value, _listed(err.validator_value))}"
         if kind == "const":
-            return f"{label} must be {show(err.validator_value)}, got {show(value)}"
+            return f"{name} must be {show(err.validator_value)}, got {show(value)}"
         if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-            return f"{label} {show(value)} is out of range; allowed: {_range(node)}"
+            return f"{name} {show(value)} is out of range; allowed: {_range(node)}"
         if kind == "pattern":
             hint = node.get("patternErrorMessage")
-            return f"{label} {show(value)} is not valid" + (
+            return f"{name} {show(value)} is not valid" + (
                 f": {hint}" if hint else f" (must match {err.validator_value})")
         if kind == "minLength":
-            return f"{label} must not be empty"
-        return f"{label}: {err.message}"
+            return f"{name} must not be empty"
+        return f"{name}: {err.message}"
 
 
 def _listed(value: Any) -> list[Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .messages import show
+from .messages import show, type_word
 from .nodes import Diagnostic, Where
 from .positions import KeyPath, Positions, json_path
 
@@ -48,15 +48,25 @@ class Document:
 
 
 class Unreadable(Exception):
-    """The file cannot be read as a spec at all; `diagnostic` says why and where."""
+    """The file cannot be read as a spec at all; `diagnostic` says why and where.
 
-    def __init__(self, diagnostic: Diagnostic) -> None:
+    `plain`: the message quotes nothing from the file (so it may be shown for any file)."""
+
+    def __init__(self, diagnostic: Diagnostic, plain: bool = False) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
+        self.plain = plain
 
 
-def _unreadable(file: str, line: int, col: int, message: str, path: KeyPath = ()) -> Unreadable:
-    return Unreadable(Diagnostic(Where(file, line, col, json_path(path)), message))
+def _unreadable(file: str, line: int, col: int, message: str, path: KeyPath = (),
+                plain: bool = False) -> Unreadable:
+    return Unreadable(Diagnostic(Where(file, line, col, json_path(path)), message), plain)
+
+
+# A spec declares itself with a top-level `wanflow:` key. A file that does not (a `.env`, a
+# key file, /etc/passwd behind a symlink) may hold secrets, so nothing from it is quoted:
+# not its values, keys, tags or anchors, not even the YAML parser's view of a broken line.
+_DECLARES_SPEC = re.compile(r"^[\"']?wanflow[\"']?[ \t]*:", re.MULTILINE)
 
 
 # --------------------------------------------------------------------------- bytes → text
@@ -242,6 +252,26 @@ class _Composer:
         self.root: Any = None
 
     def compose(self) -> Document:
+        """The document, or Unreadable; for a file that does not declare itself a spec, a
+        message that quotes none of it."""
+        try:
+            root = self._compose()
+        except Unreadable as err:
+            if err.plain or _DECLARES_SPEC.search(self.text):
+                raise
+            w = err.diagnostic.where
+            raise _unreadable(self.file, w.line, w.col, "cannot read this file as a spec, and "
+                              "it does not declare `wanflow: 1`; nothing from a file that is "
+                              "not a spec is quoted") from None
+        if "wanflow" not in root:
+            line, col = self.pos.line_col(()) or (1, 1)
+            what = "included file" if self.library else "spec"
+            raise _unreadable(self.file, line, col, f"{what} is missing required key 'wanflow' "
+                              "(add `wanflow: 1` at the top); nothing else in a file that does "
+                              "not declare itself a spec is read or quoted", plain=True)
+        return Document(self.file, self.abspath, root, self.pos, self.library, self.errors)
+
+    def _compose(self) -> dict[str, Any]:
         parser = _Parser(self.text)
         try:
             self._walk(parser)
@@ -267,18 +297,20 @@ class _Composer:
                 dispose()
         root = self.root
         if root is None:
-            raise _unreadable(self.file, 1, 1, "empty spec: the file has no YAML content")
+            raise _unreadable(self.file, 1, 1, "empty spec: the file has no YAML content",
+                              plain=True)
         if not isinstance(root, dict):
-            kind = "a list" if isinstance(root, list) else f"a single value ({show(root)})"
+            kind = "a list" if isinstance(root, list) else f"a single value ({type_word(root)})"
             line, col = self.pos.line_col(()) or (1, 1)
             raise _unreadable(self.file, line, col, "the top level of a spec must be a mapping "
-                              f"(wanflow: 1, name: …, scenes: …), not {kind}")
-        return Document(self.file, self.abspath, root, self.pos, self.library, self.errors)
+                              f"(wanflow: 1, name: …, scenes: …), not {kind}", plain=True)
+        return root
 
     def _walk(self, parser: Any) -> None:
         parser.get_event()  # StreamStart
         if parser.check_event(yaml.StreamEndEvent):
-            raise _unreadable(self.file, 1, 1, "empty spec: the file has no YAML content")
+            raise _unreadable(self.file, 1, 1, "empty spec: the file has no YAML content",
+                              plain=True)
         parser.get_event()  # DocumentStart
         while True:
             event = parser.get_event()
