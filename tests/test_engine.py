@@ -193,9 +193,19 @@ def test_report_page_shows_every_take_from_the_store(project):
     proc = run_cli(["report", str(spec), "--backend", "preview", "--out", str(out)], check=0)
     page = (out / "index.html").read_text()
     assert str(out / "index.html") in proc.stdout
-    assert page.count("<img ") == 3 and "(picked)" in page
-    for png in out.glob("*.png"):
+    # Every take, the scene and the film play from copies beside the page, each beside a
+    # strip of its first, middle and last frames; the two input images are shown too.
+    assert page.count("<video ") == 5 and "(picked)" in page
+    assert page.count("<img ") == 5 * 3 + 2
+    assert len(list((out / "media").glob("*.mp4"))) == 5
+    pngs = list(out.rglob("*.png"))
+    assert len(pngs) == 5 * 3 + 2
+    for png in pngs:
         assert media.image_size(str(png))[0] == 320
     data = json.loads(run_cli(["report", str(spec), "--json"], check=0).stdout)
     takes = [t for s in data["scenes"] for sh in s["shots"] for t in sh["takes"]]
     assert len(takes) == 3 and all(t["status"] == "cached" and t["output"] for t in takes)
+    assert all(t["pick_command"] == f"wanflow pick {t['task'][4:-2]} 1 {spec}" for t in takes)
+    pounce = data["scenes"][0]["shots"][1]
+    assert pounce["inputs"][0]["source"] == "frame:chase.wide#1:last"
+    assert data["totals"]["takes"] == 3 and data["totals"]["cached"] == 3

@@ -167,3 +167,20 @@ def test_failed_assemble_leaves_nothing(tmp_path, clips, monkeypatch):
         media.assemble([clips[0], clips[1]], dest, transitions=[("wipe", 1.0)],
                        width=320, height=180, fps=FPS)
     assert os.listdir(out_dir) == []
+
+
+def test_short_bed_loops_or_fades_when_asked(tmp_path, clips):
+    short = tmp_path / "short.wav"
+    media.write_tone(short, 1.0, freq=300.0)
+    two = [clips["4:3"], clips["portrait"]]     # 2 s of picture under a 1 s bed
+    looped, faded = tmp_path / "looped.mp4", tmp_path / "faded.mp4"
+    media.assemble(two, looped, width=320, height=180, fps=FPS,
+                   bed=media.AudioBed(str(short), loop=True))
+    media.assemble(two, faded, width=320, height=180, fps=FPS,
+                   bed=media.AudioBed(str(short), fade=0.5))
+    pcm, rate = decode_audio(looped)
+    assert rms(pcm, rate, 1.2, 1.9) > 0.2, "a looped bed plays to the end"
+    pcm, rate = decode_audio(faded)
+    assert rms(pcm, rate, 0.1, 0.4) > 0.2            # full level before the fade
+    assert rms(pcm, rate, 0.55, 0.75) < rms(pcm, rate, 0.1, 0.4) * 0.8   # fading
+    assert rms(pcm, rate, 1.2, 1.9) < 0.01           # over when the bed ends

@@ -4,6 +4,7 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
+from conftest import ROOT
 from media_helpers import decode_video
 from PIL import Image
 
@@ -38,3 +39,14 @@ def test_thumbnail(tmp_path, clips):
     media.thumbnail(clips["4:3"], png, width=160)
     img = Image.open(png)
     assert img.size == (160, 120) and img.mode == "RGB"
+
+
+def test_frame_strip_and_image_thumbnail(tmp_path, clips):
+    strip = {at: tmp_path / f"{at}.png" for at in ("first", "middle", "last")}
+    media.frame_strip(clips[0], strip, width=160)
+    pictures = [np.asarray(Image.open(strip[at])).astype(int) for at in strip]
+    assert all(p.shape == (90, 160, 3) for p in pictures)
+    assert np.abs(pictures[0] - pictures[1]).max() > 50   # the card moves over the clip
+    media.image_thumbnail(ROOT / "examples" / "media" / "harbor-dawn.png", tmp_path / "t.png",
+                          width=100)
+    assert Image.open(tmp_path / "t.png").size == (100, 56)

@@ -82,3 +82,31 @@ def test_preview_rejects_bad_inputs(tmp_path):
     with pytest.raises(MediaError, match="missing.wav.*does not exist"):
         media.render_preview(card(), tmp_path / "x.mp4", audio=tmp_path / "missing.wav")
     assert os.listdir(tmp_path) == []
+
+
+def _frame(path, at, tmp_path):
+    png = tmp_path / f"at{at}.png"
+    media.extract_frame(path, png, at)
+    return np.asarray(Image.open(png)).astype(int)
+
+
+def test_card_holds_the_input_images_at_its_ends_and_shows_beats_in_turn(tmp_path):
+    still = tmp_path / "still.png"
+    Image.new("RGB", (320, 180), (200, 40, 40)).save(still)    # a red still
+    c = card(duration=2.0, first_image=str(still), last_image=str(still),
+             references=(str(still),), prompt="a harbor",
+             beats=((0.0, 1.0, "the boat comes in"), (1.0, 2.0, "it moors")),
+             scene_start=4.5, film_start=12.25)
+    out = tmp_path / "beats.mp4"
+    media.render_preview(c, out)
+    assert media.probe(out).duration == pytest.approx(2.0, abs=0.05)
+    first, last = _frame(out, "first", tmp_path), _frame(out, "last", tmp_path)
+    middle_a, middle_b = _frame(out, 0.7, tmp_path), _frame(out, 1.4, tmp_path)
+    # The model starts on the first frame and lands on the last: so does the animatic.
+    for end in (first, last):
+        centre = end[80:100, 150:170].mean(axis=(0, 1))
+        assert centre[0] > 150 and centre[1] < 90, centre
+    # Between them the card, whose text changes with the beat.
+    assert np.abs(middle_a[:100] - middle_b[:100]).max() > 100
+    assert np.abs(middle_a[80:100, 150:170].mean(axis=(0, 1)) - first[80:100, 150:170].mean(
+        axis=(0, 1))).max() > 50

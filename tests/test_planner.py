@@ -124,3 +124,20 @@ def test_cost_estimate_uses_price_table():
     assert price == pytest.approx(0.10)
     # Where the table has no entry for the region, the price is unknown, never a guess.
     assert Pricing.for_region("beijing").per_second(task.shot.model, "720P") is None
+
+
+def test_film_takes_size_and_fps_from_the_film_or_says_what_it_uses():
+    import dataclasses
+
+    spec = make_spec()   # shot c is 1080P while a and b are 720P: a scene of mixed clips
+    plan = planner.build(spec, "preview/2")
+    film = plan.tasks["film:main"]
+    assert (film.width, film.height, film.fps) == (1280, 720, 30)
+    assert any(n.startswith("scene chase joins clips of 1280x720 at 30 fps and 1920x1080 at "
+                            "30 fps; it is assembled at 1280x720 at 30 fps") for n in plan.notes)
+    film_spec = dataclasses.replace(spec.films[0], size="1920*1080", fps=24)
+    plan = planner.build(dataclasses.replace(spec, films=(film_spec,)), "preview/2")
+    film = plan.tasks["film:main"]
+    assert (film.width, film.height, film.fps) == (1920, 1080, 24)
+    assert any(n.startswith("film main it is made at 1920x1080 at 24 fps: its size as the film "
+                            "says, its frame rate as the film says") for n in plan.notes)

@@ -67,3 +67,13 @@ def test_substitute_swaps_placeholders_for_urls():
     body = {"input": {"media": [{"url": "sha256:" + "a" * 64}], "prompt": "p"}}
     out = request.substitute(body, {"a" * 64: "oss://x/y.png"})
     assert out == {"input": {"media": [{"url": "oss://x/y.png"}], "prompt": "p"}}
+
+
+def test_cue_and_roles_ride_along_but_are_never_sent_or_keyed():
+    shot = Shot("s", "x", "wan2.2-kf2v-flash", W, prompt="zoom", resolution="480P",
+                inputs=(Input("first_frame", asset="a"), Input("last_frame", asset="b")))
+    blobs = {"asset:a": IMG, "asset:b": IMG2}
+    plain = request.build(shot, 1, blobs, {})
+    cued = request.build(shot, 1, blobs, {}, cue=request.Cue(4.5, 12.25))
+    assert cued.body == plain.body and cued.cue == request.Cue(4.5, 12.25)
+    assert cued.roles == (("first_frame", "a" * 64), ("last_frame", "b" * 64))

@@ -68,3 +68,27 @@ def test_first_clip_length_is_the_models(project, monkeypatch):
     monkeypatch.setitem(models.MODELS, i2v.name,
                         dataclasses.replace(i2v, first_clip_seconds=(0.5, 10.0)))
     assert load(spec).shot("a.x").inputs[0].asset == "short"
+
+
+BED_SPEC = """\
+wanflow: 1
+name: s
+assets: {score: media/short.wav}
+scenes:
+  - id: a
+    audio: {bed}
+    shots:
+      - {id: x, model: wan2.7-t2v, prompt: a harbor, duration: 5}
+"""
+
+
+@pytest.mark.parametrize("bed, warned", [("score", True), ("{asset: score, loop: true}", False),
+                                         ("{asset: score, fade: 0.5}", False)])
+def test_a_bed_shorter_than_its_scene_is_a_warning_unless_it_loops_or_fades(project, bed,
+                                                                             warned):
+    media.write_tone(str(project / "media" / "short.wav"), 2.0)
+    spec = load(write(project / "s.yaml", BED_SPEC.replace("{bed}", bed)))
+    messages = [d.message for d in spec.warnings]
+    assert any("stops in silence" in m and "loop: true" in m for m in messages) == warned
+    if not warned:
+        assert spec.scenes[0].audio.loop or spec.scenes[0].audio.fade == 0.5

@@ -5,6 +5,7 @@ does nothing, so the CLI can call it unconditionally.
 """
 from __future__ import annotations
 
+from .review.markdown import REPORT_ARTIFACT
 from .settings import Settings
 from .text import shown
 
@@ -60,13 +61,21 @@ def plan_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run_markdown(spec: str, backend: str, summary) -> str:
+def run_markdown(spec: str, backend: str, summary, regenerated: list[str] | tuple = (),
+                 run_url: str | None = None) -> str:
     lines = [f"### wanflow run: {_cell(spec)} ({_cell(backend)})", "",
              "| regenerated | cached | failed | skipped | billed s | cost |",
              "|---:|---:|---:|---:|---:|---:|",
              f"| {summary.generated} | {summary.cached} | {summary.failed} | "
              f"{summary.skipped} | {summary.billed_seconds:.1f} | {summary.cost:.2f} |"]
+    if regenerated:
+        lines += ["", "Shots regenerated:", ""]
+        lines += [f"- `{_cell(task.split(':', 1)[1])}`" for task in regenerated[:200]]
+        if len(regenerated) > 200:
+            lines.append(f"- … and {len(regenerated) - 200} more")
     if summary.failures:
         lines += ["", "Failures:", ""]
         lines += [f"- `{_cell(task)}`: {_cell(message)}" for task, message in summary.failures[:50]]
+    if run_url:
+        lines += ["", f"Review page: the `{REPORT_ARTIFACT}` artifact of [this run]({run_url})."]
     return "\n".join(lines)

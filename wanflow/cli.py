@@ -215,13 +215,19 @@ def run(spec_file, cache, backend, base_url, region, only, prices_file, as_json,
     """Generate what changed, reuse the rest, assemble scenes and films."""
     from .run import session as sessions
 
+    from .run import events, reporters
+
     with _session(spec_file, cache, backend, base_url, region, only, as_json, prices_file,
                   limits=tuple(limits)) as session:
+        for note in session.plan.notes:
+            _notice(as_json)(f"note: {note}")
+        tally = events.Tally(reporters.make(as_json))
         summary = sessions.run(session, as_json=as_json, jobs=jobs, max_cost=max_cost,
                                no_spend=no_spend, resubmit=tuple(resubmit),
-                               resubmit_uncertain=resubmit_uncertain)
+                               resubmit_uncertain=resubmit_uncertain, reporter=tally)
         ci.append_summary(session.settings, ci.run_markdown(
-            session.project.spec.name, session.backend.identity, summary))
+            session.project.spec.name, session.backend.identity, summary,
+            regenerated=tally.generated, run_url=session.settings.run_url))
     if summary.interrupted:
         sys.exit(130)
     sys.exit(0 if summary.ok else 1)
@@ -251,19 +257,63 @@ def status(spec_file, cache, backend, base_url, region, only, prices_file, as_js
 @_spec_options
 @click.option("--out", default=None, metavar="DIR",
               help="Where to write the page (default: renders/report beside the spec).")
+@click.option("--base", default=None, metavar="REF",
+              help="Also show what changed since git REF, with before/after frames.")
 @_guarded
-def report(spec_file, cache, backend, base_url, region, only, prices_file, as_json, out):
-    """Write a review page: every take's thumbnail, prompts, cost, freshness."""
-    from . import report as reports
+def report(spec_file, cache, backend, base_url, region, only, prices_file, as_json, out,
+           base):
+    """Write a review page: every take playable with its frames, inputs, prompts and cost."""
+    from .review import collect, page
+    from .review import diff as diffs
 
     with _session(spec_file, cache, backend, base_url, region, only, as_json,
                   prices_file) as session:
-        data = reports.collect(session)
+        data = collect.collect(session)
+        changes = diffs.diff(session, base) if base else None
         if as_json:
-            click.echo(json.dumps(data, indent=2))
+            click.echo(json.dumps({**data, "diff": changes} if changes else data, indent=2))
             return
         out = out or os.path.join(session.project.spec_dir, "renders", "report")
-        _echo(reports.write(session, data, out))
+        _echo(page.write(session, data, out, changes))
+
+
+@main.command()
+@_spec_options
+@click.option("--base", default=None, metavar="REF",
+              help="Git ref to compare with (default: the merge base with the default "
+                   "branch: origin/HEAD, else main, else master).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              default=None, help="text (default), json, or markdown for a PR comment.")
+@_guarded
+def diff(spec_file, cache, backend, base_url, region, only, prices_file, as_json, base, fmt):
+    """What changed since a git ref: shots added, removed and changed (request fields),
+    and what the change costs."""
+    from .review import diff as diffs
+    from .review import markdown
+
+    fmt = fmt or ("json" if as_json else "text")
+    with _session(spec_file, cache, backend, base_url, region, only, fmt == "json",
+                  prices_file) as session:
+        changes = diffs.diff(session, base)
+        run_url = session.settings.run_url
+    if fmt == "json":
+        click.echo(json.dumps(changes, indent=2))
+    elif fmt == "markdown":
+        click.echo(markdown.diff_markdown(changes, run_url))
+    else:
+        _echo(diffs.diff_text(changes))
+
+
+@main.command()
+@click.argument("target", metavar="SCENE.SHOT")
+@click.argument("take", type=click.IntRange(1))
+@click.argument("spec_file", default="wanflow.yaml", type=click.Path(dir_okay=False))
+@_guarded
+def pick(target, take, spec_file):
+    """Make TAKE the take of SCENE.SHOT that goes into the cut, editing `pick:` in place."""
+    from .review.pick import pick as pick_take
+
+    _echo(pick_take(spec_file, target, take))
 
 
 @main.command()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -83,6 +84,7 @@ class Settings:
     wait_timeout: float | None = None   # give up waiting for a remote task after this
     github_actions: bool = False        # annotate errors and write a step summary
     step_summary: str | None = None     # $GITHUB_STEP_SUMMARY
+    run_url: str | None = None          # the Actions run (its artifacts hold the review page)
     prices: Prices = field(default_factory=dict)   # the team's own prices per region
     state_dir: str | None = None        # this machine's own data (the spec-cache signing key)
 
@@ -113,11 +115,22 @@ class Settings:
             wait_timeout=_seconds(env, "WANFLOW_WAIT_TIMEOUT"),
             github_actions=env.get("GITHUB_ACTIONS") == "true",
             state_dir=state_dir(),
-            step_summary=env.get("GITHUB_STEP_SUMMARY") or None)
+            step_summary=env.get("GITHUB_STEP_SUMMARY") or None,
+            run_url=_run_url(env))
         given = {k: v for k, v in flags.items() if v is not None and v != ()}
         if "limits" in given:
             given["limits"] = settings.limits + tuple(given["limits"])  # type: ignore[operator]
         return replace(settings, **given)  # type: ignore[arg-type]
+
+
+def _run_url(env: Mapping[str, str]) -> str | None:
+    """The page of this GitHub Actions run, where its artifacts are listed."""
+    server = env.get("GITHUB_SERVER_URL", "")
+    repo, run = env.get("GITHUB_REPOSITORY", ""), env.get("GITHUB_RUN_ID", "")
+    if not (server.startswith("https://") and re.fullmatch(r"[\w.-]+/[\w.-]+", repo)
+            and run.isdigit()):
+        return None
+    return f"{server.rstrip('/')}/{repo}/actions/runs/{run}"
 
 
 def config_path(env: Mapping[str, str]) -> str:

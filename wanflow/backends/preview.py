@@ -14,6 +14,7 @@ import itertools
 import os
 
 from .. import models
+from ..plan import beats
 from ..plan.request import GenRequest
 from .base import BaseBackend, Finished, Submitted
 
@@ -22,7 +23,9 @@ _ids = itertools.count(1)
 
 class PreviewBackend(BaseBackend):
     name = "preview"
-    identity = "preview/1"
+    # The look of the animatic is part of every preview key: a new look redraws them all.
+    # 2: input images, prompt beats, scene and film timecode.
+    identity = "preview/2"
     paid = False
 
     def __init__(self, *, delay: float = 0.0):
@@ -49,36 +52,51 @@ class PreviewBackend(BaseBackend):
 
     async def download(self, finished: Finished, dest: str) -> str:
         req, files = self._jobs.pop(finished.remote_id)
-        await asyncio.to_thread(_render, req, files, dest)
-        digest = hashlib.sha256()
-        with open(dest, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return await asyncio.to_thread(_render_and_hash, req, files, dest)
 
     async def cancel(self, remote_id: str) -> bool:
         return self._jobs.pop(remote_id, None) is not None
+
+
+def _render_and_hash(req: GenRequest, files: dict[str, str], dest: str) -> str:
+    _render(req, files, dest)
+    digest = hashlib.sha256()
+    with open(dest, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _render(req: GenRequest, files: dict[str, str], dest: str) -> None:
     from .. import media  # PyAV loads only when something is rendered
 
     width, height = req.width, req.height
-    audio = image = None
+    audio = None
     for blob in req.blobs:
         path = files.get(blob.digest)
         if path and blob.mime.startswith("audio/") and audio is None:
             audio = path
-        if path and blob.mime.startswith("image/") and image is None:
-            image = path
-    if req.aspect_from_input and image:
-        width, height = _follow_aspect(req.resolution, media.image_size(image))
+    mimes = {blob.digest: blob.mime for blob in req.blobs}
+    images = [(role, files[digest]) for role, digest in req.roles
+              if digest in files and mimes.get(digest, "").startswith("image/")]
+    first = next((path for role, path in images if role == "first_frame"), None)
+    last = next((path for role, path in images if role == "last_frame"), None)
+    references = tuple(path for role, path in images if role == "reference_image")
+    lead = first or (references[0] if references else None)
+    if req.aspect_from_input and lead:
+        width, height = _follow_aspect(req.resolution, media.image_size(lead))
     scene, _, rest = req.label.partition(".")
     shot, _, take = rest.partition("#")
-    card = media.PreviewCard(scene=scene, shot=shot, take=int(take or 1),
-                             prompt=req.body.get("input", {}).get("prompt", ""),
-                             duration=req.duration, width=width, height=height,
-                             fps=req.fps, model=req.model)
+    prompt = req.body.get("input", {}).get("prompt", "")
+    preamble, prompt_beats = beats.split(prompt)
+    card = media.PreviewCard(
+        scene=scene, shot=shot, take=int(take or 1),
+        prompt=prompt if not prompt_beats else preamble, duration=req.duration,
+        width=width, height=height, fps=req.fps, model=req.model,
+        beats=tuple((b.start, b.end, b.text) for b in prompt_beats),
+        scene_start=req.cue.scene_start if req.cue else None,
+        film_start=req.cue.film_start if req.cue else None,
+        first_image=first, last_image=last, references=references)
     media.render_preview(card, dest, audio=audio)
 
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 from .assembly import Assembly, AudioBed, assemble
 from .cards import PreviewCard
 from .checks import check_audio, check_image, check_video, image_size
-from .frames import extract_frame, thumbnail
+from .frames import extract_frame, frame_strip, image_thumbnail, thumbnail
 from .preview import render_preview
 from .probing import Probe, media_duration, probe
 from .testmedia import write_card_image, write_tone
 
 __all__ = [
     "Assembly", "AudioBed", "PreviewCard", "Probe", "assemble", "check_audio", "check_image",
-    "check_video", "extract_frame", "image_size", "media_duration", "probe", "render_preview",
-    "thumbnail", "write_card_image", "write_tone",
+    "check_video", "extract_frame", "frame_strip", "image_size", "image_thumbnail",
+    "media_duration", "probe", "render_preview", "thumbnail", "write_card_image", "write_tone",
 ]

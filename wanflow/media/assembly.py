@@ -31,6 +31,8 @@ class AudioBed:
     path: str
     volume: float = 1.0
     duck: float | None = None
+    loop: bool = False         # repeat it to the end of the assembly
+    fade: float | None = None  # fade out over the last seconds of the bed or the assembly
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,22 @@ def _ramp(n: int, rising: bool) -> np.ndarray:
     return r if rising else 1.0 - r
 
 
+def _bed_track(bed: AudioBed, n_samples: int) -> np.ndarray:
+    """The bed as n_samples of PCM at its volume: looped if asked, faded out if asked, else
+    padded with silence where it is shorter than the assembly."""
+    pcm, _ = decode_audio(bed.path)
+    length = pcm.shape[1]
+    if bed.loop and 0 < length < n_samples:
+        pcm = np.tile(pcm, (1, -(-n_samples // length)))
+        length = n_samples
+    pcm = fit_length(pcm, n_samples)
+    if bed.fade:
+        end = min(length, n_samples)
+        n = min(end, max(1, round(bed.fade * AUDIO_RATE)))
+        pcm[:, end - n:end] *= _ramp(n, False)
+    return pcm * np.float32(bed.volume)
+
+
 def _reencode(scans, joins, width, height, fps: Fraction, bed, tmp) -> None:
     counts = [max(1, round(s.v_len * fps)) for s in scans]
     fades = [round(sec * fps) if kind == "crossfade" else 0 for kind, sec in joins]
@@ -276,8 +294,7 @@ def _reencode(scans, joins, width, height, fps: Fraction, bed, tmp) -> None:
             pcm[:, a1 - a0 - n_out:] *= _ramp(n_out, False)
         mix[:, a0:a1] += pcm
     if bed is not None:
-        bed_pcm, _ = decode_audio(bed.path)
-        bed_pcm = fit_length(bed_pcm, n_samples) * np.float32(bed.volume)
+        bed_pcm = _bed_track(bed, n_samples)
         if bed.duck is not None:
             mix *= np.float32(bed.duck)
         mix += bed_pcm

@@ -1,4 +1,5 @@
-"""Still frames from videos: the first, the last or the one shown at a time, as PNG."""
+"""Still frames from videos (the first, the last, the middle or the one shown at a time) and
+thumbnails of images, as PNG."""
 from __future__ import annotations
 
 import os
@@ -92,7 +93,32 @@ def extract_frame(src, dest_png, which="last") -> None:
 
 def thumbnail(src, dest_png, width=320, at="first") -> None:
     """Write a PNG of one frame scaled to `width` pixels wide (aspect kept)."""
-    rgb = _grab(src, at)
+    _save_scaled(_grab(src, at), dest_png, width)
+
+
+def frame_strip(src, dests, width=320) -> None:
+    """Thumbnails of several frames of one video: `dests` maps 'first', 'middle', 'last'
+    or seconds to the PNG to write. What a take looks like over its length, not only where
+    it starts (the takes of an image-to-video shot all start on the same frame)."""
+    duration = None
+    for at, dest in dests.items():
+        if at == "middle":
+            if duration is None:
+                with open_container(checked_input(src)) as container:
+                    duration = container.duration / 1e6 if container.duration else 0.0
+            at = duration / 2
+        _save_scaled(_grab(src, at), dest, width)
+
+
+def image_thumbnail(src, dest_png, width=320) -> None:
+    """Write a PNG of an image file scaled to `width` pixels wide (aspect kept)."""
+    p = checked_input(src)
+    with failures(p, "reading the image"), Image.open(p) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    _save_scaled(rgb, dest_png, width)
+
+
+def _save_scaled(rgb: np.ndarray, dest_png, width) -> None:
     h, w = rgb.shape[:2]
     width = int(width)
     if width < 1:

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from .. import models
 from ..errors import UsageError
-from ..spec.nodes import Scene, Spec
+from ..spec.nodes import Scene, Spec, Transition
 from . import request
 from .graph import Graph
 from .prepare import Prepared, prepare
@@ -28,6 +28,7 @@ class Plan:
     tasks: dict[TaskId, Task] = field(default_factory=dict)   # in dependency order
     picks: dict[str, int] = field(default_factory=dict)       # shot qid -> picked take
     only: tuple[str, ...] = ()      # targets the plan was restricted to, if any
+    notes: tuple[str, ...] = ()     # choices people should know of (a mixed scene's size)
 
     @cached_property
     def dag(self) -> Graph[TaskId]:
@@ -74,6 +75,7 @@ def build(spec: Spec, backend: str, only: tuple[str, ...] = ()) -> Plan:
             tasks[tid] = AssetTask(id=tid, asset=spec.assets[name])
         return tid
 
+    cues = _cues(spec)
     frames: dict[TaskId, Task] = {}
     for shot in spec.shots():
         sources = request.input_sources(shot, picks)
@@ -92,7 +94,7 @@ def build(spec: Spec, backend: str, only: tuple[str, ...] = ()) -> Plan:
             path = shot.path if (shot.path and take == shot.pick) else None
             tasks[tid] = GenTask(id=tid, deps=tuple(sources) + needs, inputs=tuple(sources),
                                  shot=shot, take=take, path=path, width=w, height=h,
-                                 fps=info.fps)
+                                 fps=info.fps, cue=cues.get(shot.qid))
     tasks.update(frames)
 
     for scene in spec.scenes:
@@ -110,10 +112,13 @@ def build(spec: Spec, backend: str, only: tuple[str, ...] = ()) -> Plan:
         parts = tuple(TaskId.scene(sid) for sid in film.scenes)
         bed = (use_asset(film.audio.asset),) if film.audio else ()
         w, h, fps = _scene_geometry(scenes[film.scenes[0]])
-        if film.resolution or film.ratio:
+        if film.size:
+            w, h = models.dimensions(film.size)
+        elif film.resolution or film.ratio:
             tier = film.resolution or models.SIZE_TIER.get(f"{w}*{h}", "720P")
             size = models.size_of(tier, film.ratio or models.DEFAULT_RATIO) or f"{w}*{h}"
             w, h = models.dimensions(size)
+        fps = film.fps or fps
         tid = TaskId.film(film.id)
         tasks[tid] = AssembleTask(id=tid, deps=parts + bed, inputs=parts + bed,
                                   path=film.path, clips=parts, film=film,
@@ -123,13 +128,87 @@ def build(spec: Spec, backend: str, only: tuple[str, ...] = ()) -> Plan:
     dag = Graph({tid: task.deps for tid, task in tasks.items()})
     # The checker has already refused cycles: one here is a bug, and CycleError says so.
     plan = Plan(spec=spec, backend=backend, tasks={tid: tasks[tid] for tid in dag.order()},
-                picks=picks)
+                picks=picks, notes=geometry_notes(spec, tasks))
     if not only:
         return plan
     keep = select(plan, only)
     return Plan(spec=spec, backend=backend,
                 tasks={t: task for t, task in plan.tasks.items() if t in keep},
-                picks=picks, only=tuple(only))
+                picks=picks, only=tuple(only), notes=plan.notes)
+
+
+def _overlap(transition: Transition) -> float:
+    return transition.seconds if transition.type == "crossfade" else 0.0
+
+
+def _cues(spec: Spec) -> dict[str, request.Cue]:
+    """Where each shot starts in its scene, and in the first film that shows the scene
+    (clips overlap by their crossfades)."""
+    scene_starts: dict[str, dict[str, float]] = {}
+    scene_lengths: dict[str, float] = {}
+    for scene in spec.scenes:
+        t, starts = 0.0, {}
+        for shot in scene.shots:
+            info = models.lookup(shot.model)
+            assert info is not None   # the checker refuses unknown models
+            starts[shot.qid] = t
+            t += info.clip_seconds(shot.duration) - _overlap(scene.transition)
+        scene_starts[scene.id] = starts
+        scene_lengths[scene.id] = t + (_overlap(scene.transition) if scene.shots else 0.0)
+    film_starts: dict[str, float] = {}
+    for film in spec.films:
+        t = 0.0
+        for sid in film.scenes:
+            film_starts.setdefault(sid, t)
+            t += scene_lengths.get(sid, 0.0) - _overlap(film.transition)
+    return {qid: request.Cue(round(start, 3), None if scene.id not in film_starts
+                             else round(film_starts[scene.id] + start, 3))
+            for scene in spec.scenes for qid, start in scene_starts[scene.id].items()}
+
+
+def _format(w: int, h: int, fps: int) -> str:
+    return f"{w}x{h} at {fps} fps"
+
+
+def geometry_notes(spec: Spec, tasks: Mapping[TaskId, Task]) -> tuple[str, ...]:
+    """Which size and frame rate each scene and film of mixed clips is assembled at, and
+    why: clips of another size are letterboxed and another rate has frames repeated or
+    dropped, which a reviewer should hear from the plan rather than notice in the cut."""
+    notes = []
+    formats: dict[str, tuple[int, int, int]] = {}
+    for scene in spec.scenes:
+        task = tasks[TaskId.scene(scene.id)]
+        assert isinstance(task, AssembleTask)
+        formats[scene.id] = (task.width, task.height, task.fps)
+        clips = {(c.width, c.height, c.fps) for c in (tasks[t] for t in task.clips)
+                 if isinstance(c, GenTask)}
+        if len(clips) > 1:
+            kinds = " and ".join(sorted(_format(*c) for c in clips))
+            notes.append(f"scene {scene.id} joins clips of {kinds}; it is assembled at {_format(*formats[scene.id])}, the format of its "
+                         f"first shot {scene.shots[0].qid} (the others are letterboxed and "
+                         "retimed)")
+    for film in spec.films:
+        task = tasks[TaskId.film(film.id)]
+        assert isinstance(task, AssembleTask)
+        parts = {formats[sid] for sid in film.scenes}
+        chosen = (task.width, task.height, task.fps)
+        if len(parts) < 2 and chosen in parts:
+            continue
+        why = []
+        if film.size or film.resolution or film.ratio:
+            why.append("its size as the film says")
+        if film.fps:
+            why.append("its frame rate as the film says")
+        if len(why) < 2:
+            why.append(f"{'the rest' if why else 'the format'} of its first scene "
+                       f"{film.scenes[0]}")
+        mixed = (f"joins scenes of {' and '.join(sorted(_format(*p) for p in parts))}; "
+                 if len(parts) > 1 else "")
+        hint = ("" if film.size and film.fps
+                else ' (set size: "W*H" and fps: N on the film to choose)')
+        notes.append(f"film {film.id} {mixed}it is made at {_format(*chosen)}: "
+                     f"{', '.join(why)}{hint}")
+    return tuple(notes)
 
 
 def select(plan: Plan, only: tuple[str, ...]) -> frozenset[TaskId]:

@@ -51,6 +51,11 @@ def prepare(task: Task, outputs: Mapping[TaskId, Output], *, backend: str,
     if task.bed is not None and task.bed_input is not None:
         bed = {"audio": known[task.bed_input].digest, "volume": task.bed.volume,
                "duck": task.bed.duck}
+        # Only when set: beds that say neither keep the keys they always had.
+        if task.bed.loop:
+            bed["loop"] = True
+        if task.bed.fade is not None:
+            bed["fade"] = task.bed.fade
     material = {"kind": task.kind, "clips": [known[c].digest for c in task.clips],
                 "transition": [task.transition.type, task.transition.seconds],
                 "bed": bed, "width": task.width, "height": task.height, "fps": task.fps}
@@ -61,7 +66,7 @@ def _prepare_gen(task: GenTask, known: dict[TaskId, Output], backend: str,
                  picks: Mapping[str, int]) -> Prepared:
     blobs = {source: request.Blob(out.digest, out.mime, out.url)
              for source, out in known.items()}
-    req = request.build(task.shot, task.take, blobs, picks)
+    req = request.build(task.shot, task.take, blobs, picks, cue=task.cue)
     material = {"kind": "gen", "backend": backend, "take": task.take,
                 "endpoint": req.endpoint, "request": req.body}
     seconds = cost.billed_seconds(task, known, picks, {})

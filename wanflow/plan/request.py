@@ -32,6 +32,15 @@ class Blob:
 
 
 @dataclass(frozen=True)
+class Cue:
+    """Where a shot's clip falls in its scene and in the first film that shows the scene, in
+    seconds from their start. Preview cards show it; it is never part of a key."""
+
+    scene_start: float
+    film_start: float | None = None
+
+
+@dataclass(frozen=True)
 class GenRequest:
     """One generation: the body to send (inputs as placeholders) and what to expect back."""
 
@@ -47,6 +56,9 @@ class GenRequest:
     fps: int
     aspect_from_input: bool = False  # i2v/kf2v: the provider follows the first frame's aspect
     label: str = ""        # `scene.shot#take`, for progress lines and preview cards
+    # Not sent and not keyed (the body is): what a preview card shows besides the body.
+    cue: Cue | None = None
+    roles: tuple[tuple[str, str], ...] = ()   # (input role, digest), in the shot's order
 
 
 def asset_source(name: str) -> TaskId:
@@ -107,7 +119,7 @@ def geometry(shot: Shot, info: models.Model) -> tuple[str, int, int]:
 
 
 def build(shot: Shot, take: int, blobs: Mapping[TaskId, Blob],
-          picks: Mapping[str, int]) -> GenRequest:
+          picks: Mapping[str, int], cue: Cue | None = None) -> GenRequest:
     """The request for `take` of `shot`. `blobs` maps every source of `input_sources` to a Blob."""
     info = models.lookup(shot.model)
     if info is None:  # the checker rejects unknown models before planning
@@ -196,7 +208,9 @@ def build(shot: Shot, take: int, blobs: Mapping[TaskId, Blob],
                       take=take, duration=float(duration), resolution=tier, width=width,
                       height=height, fps=info.fps,
                       aspect_from_input=has_image_lead and not shot.size,
-                      label=f"{shot.qid}#{take}")
+                      label=f"{shot.qid}#{take}", cue=cue,
+                      roles=tuple((item.role, blob(source_of(item, picks)).digest)
+                                  for item in shot.inputs))
 
 
 def substitute(value, urls: dict[str, str]):

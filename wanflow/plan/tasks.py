@@ -11,10 +11,13 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from ..spec.nodes import Asset, AudioBed, Film, Scene, Shot, Transition
 from ..spec.paths import preview_variant
+
+if TYPE_CHECKING:
+    from .request import Cue
 
 KINDS = ("asset", "gen", "frame", "scene", "film")
 FRAMES = ("first", "last")
@@ -160,6 +163,7 @@ class GenTask(Task):
     width: int
     height: int
     fps: int
+    cue: Cue | None = None   # where it falls in its scene and film (preview cards only)
 
     @property
     def remote(self) -> bool:

@@ -29,3 +29,23 @@ class Event(enum.Enum):
 class Reporter(Protocol):
     def __call__(self, event: Event, **data: Any) -> None: ...
     def close(self) -> None: ...
+
+
+class Tally:
+    """A reporter that passes every event on and remembers the generations that finished
+    (what a CI summary lists as regenerated)."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self.generated: list[str] = []
+
+    def __call__(self, event: Event, **data: Any) -> None:
+        task = str(data.get("task", ""))
+        if event is Event.FINISHED and task.startswith("gen:"):
+            self.generated.append(task)
+        self.inner(event, **data)
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)   # a plain function may report too
+        if close is not None:
+            close()

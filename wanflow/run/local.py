@@ -39,7 +39,8 @@ def run_local(task: Task, prepared: Prepared, store: Store,
             bed = None
             if task.bed is not None and task.bed_input is not None:
                 bed = media.AudioBed(verified_input(store, task, outputs[task.bed_input]),
-                                     volume=task.bed.volume, duck=task.bed.duck)
+                                     volume=task.bed.volume, duck=task.bed.duck,
+                                     loop=task.bed.loop, fade=task.bed.fade)
             joins = [(task.transition.type, task.transition.seconds)] * (len(paths) - 1)
             media.assemble(paths, tmp, transitions=joins, width=task.width,
                            height=task.height, fps=task.fps, bed=bed)

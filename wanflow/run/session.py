@@ -119,6 +119,7 @@ def plan_report(session: Session) -> dict:
         "totals": budget.totals(states),
         "region": session.pricing.region, "currency": session.pricing.currency,
         "price_basis": session.pricing.basis,
+        "notes": list(session.plan.notes),
         "tasks": [{"task": s.task, "status": s.status, "reason": s.reason, "key": s.key,
                    "billed_seconds": s.billed_seconds if s.status != CACHED else 0,
                    "price": s.price, "cost": s.cost if s.priced else None,

@@ -38,7 +38,8 @@ def plan_table(session: Session, *, explain: bool = False) -> str:
                  f"billed s, about {t['list_cost']:.2f} {pricing.currency}{unknown})")
     foot = (f"{t['tasks']} tasks: {t['cached']} cached, {t['to_run']} to run, "
             f"{t['in_flight']} in flight; {money}")
-    return "\n".join([head, *rows, foot]) if rows else foot
+    notes = [f"note: {note}" for note in session.plan.notes]
+    return "\n".join([head, *rows, foot, *notes] if rows else [foot, *notes])
 
 
 def status_text(report: dict) -> str:

@@ -232,7 +232,8 @@ class Builder:
         return Film(id=fid, path=_opt_str(raw.get("path")) or "", where=where, scenes=tuple(ids),
                     transition=_transition(raw.get("transition")), audio=_bed(raw.get("audio")),
                     resolution=_tier(_opt_str(raw.get("resolution"))),
-                    ratio=_opt_str(raw.get("ratio")))
+                    ratio=_opt_str(raw.get("ratio")), size=_opt_str(raw.get("size")),
+                    fps=_opt_int(raw.get("fps")))
 
     # ----------------------------------------------------------------- shots
     def _shot(self, path: KeyPath, sid: str, raw: dict[str, Any]) -> Shot:
@@ -393,6 +394,10 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _tier(resolution: str | None) -> str | None:
     """`720p` is `720P`: one spelling, so both key alike (the schema allows only these)."""
     return resolution.upper() if resolution is not None else None
@@ -418,7 +423,8 @@ def _bed(value: Any) -> AudioBed | None:
     if isinstance(value, dict) and isinstance(value.get("asset"), str):
         volume = _number(value.get("volume", 1.0))
         return AudioBed(value["asset"], volume=1.0 if volume is None else volume,
-                        duck=_number(value.get("duck")))
+                        duck=_number(value.get("duck")), loop=value.get("loop") is True,
+                        fade=_number(value.get("fade")))
     return None
 
 

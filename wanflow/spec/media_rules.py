@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import models
-from .checks import media_kind
+from .checks import clip_seconds, media_kind
 from .context import Context
-from .nodes import Diagnostic, Spec
+from .nodes import AudioBed, Diagnostic, Spec
 
 
 @dataclass
@@ -46,7 +46,51 @@ def check(spec: Spec, ctx: Context) -> list[Diagnostic]:
         for problem in problems:
             text = str(problem).removeprefix(asset.file + ": ")
             out.append(Diagnostic(ctx.asset(name), f"asset '{name}' ({asset.path}): {text}"))
+    if not out:
+        out += _short_beds(spec, ctx)
     return out
+
+
+def _short_beds(spec: Spec, ctx: Context) -> list[Diagnostic]:
+    """A warning for every bed that ends before its scene or film and says neither
+    `loop: true` nor `fade: SECONDS`: it would stop in silence, and nobody chose that."""
+    from .. import media
+
+    lengths: dict[str, float] = {}
+
+    def bed_seconds(bed: AudioBed) -> float | None:
+        asset = spec.assets.get(bed.asset)
+        if asset is None or asset.file is None:
+            return None   # an https bed: its length is known once fetched
+        if bed.asset not in lengths:
+            lengths[bed.asset] = media.media_duration(asset.file)
+        return lengths[bed.asset]
+
+    scene_seconds = {s.id: _joined([float(clip_seconds(shot) or 0) for shot in s.shots],
+                                   s.transition.seconds if s.transition.type == "crossfade"
+                                   else 0.0) for s in spec.scenes}
+    out: list[Diagnostic] = []
+    beds = [("scene", s.id, s.audio, scene_seconds[s.id], ctx.scene(s.id).at("audio"))
+            for s in spec.scenes]
+    beds += [("film", f.id, f.audio,
+              _joined([scene_seconds.get(sid, 0.0) for sid in f.scenes],
+                      f.transition.seconds if f.transition.type == "crossfade" else 0.0),
+              ctx.film(f.id).at("audio")) for f in spec.films]
+    for kind, ident, bed, length, where in beds:
+        if bed is None or bed.loop or bed.fade is not None:
+            continue
+        seconds = bed_seconds(bed)
+        if seconds is not None and seconds + 0.05 < length:
+            out.append(Diagnostic(where, (
+                f"the {kind} '{ident}' runs {length:g} s but its audio bed '{bed.asset}' only "
+                f"{seconds:.2f} s: it stops in silence; say `loop: true` to repeat it or "
+                "`fade: SECONDS` to fade it out"), "warning"))
+    return out
+
+
+def _joined(lengths: list[float], overlap: float) -> float:
+    """How long clips of `lengths` last once joined with crossfades of `overlap` seconds."""
+    return sum(lengths) - overlap * max(0, len(lengths) - 1)
 
 
 def _uses(spec: Spec) -> dict[str, _Use]:

@@ -148,6 +148,8 @@ class AudioBed:
     asset: str
     volume: float = 1.0
     duck: float | None = None   # gain applied to the clips' own audio under the bed
+    loop: bool = False          # repeat a bed shorter than what it lies under
+    fade: float | None = None   # seconds to fade out at its end (or the assembly's)
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,8 @@ class Film:
     audio: AudioBed | None = None
     resolution: str | None = None  # target geometry; default: the first scene's
     ratio: str | None = None
+    size: str | None = None        # "W*H": wins over resolution and ratio
+    fps: int | None = None
 
 
 @dataclass(frozen=True)
