@@ -11,6 +11,7 @@ import pickle
 from dataclasses import dataclass
 
 from .. import __version__
+from ..errors import UsageError
 from ..plan.tasks import mime_of
 from ..spec.nodes import Spec
 from ..store.fs import hash_file
@@ -33,6 +34,9 @@ def open_project(path: str, cache: str | None = None) -> Project:
 
     `cache` (from --cache or WANFLOW_CACHE) wins over the spec's `settings.cache`."""
     spec = load_spec(path, cache)
+    if spec.library:
+        raise UsageError(f"{path} is a library (templates, vars, assets; no scenes): include "
+                         "it from a spec to use it; wanflow validate checks it on its own")
     spec_dir = os.path.dirname(os.path.abspath(spec.file))
     cache_dir = os.path.normpath(os.path.join(spec_dir, cache or spec.settings.cache
                                               or ".wanflow"))
@@ -99,7 +103,8 @@ def load_spec(path: str, cache: str | None = None) -> Spec:
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ValueError,
             TypeError, ImportError):
         pass  # no record, a stale one, or one from another version: load for real
-    from ..spec import load  # yaml and jsonschema load only when the spec has to be read
+    # yaml and jsonschema load only when the spec has to be read
+    from ..spec import load
 
     spec = load(path)
     if spec.settings.cache and not cache:
