@@ -119,6 +119,27 @@ def _diag_json(diag) -> dict:
             "severity": diag.severity, "message": diag.message}
 
 
+@main.command("models")
+@click.option("--region", default=None, type=click.Choice(sorted(models.REGIONS)),
+              help="Price in this region (default: the configured one, else beijing).")
+@click.option("--prices", "prices_file", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False), help="Your own prices (TOML, as for plan).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON list of models.")
+@_guarded
+def models_command(region, prices_file, as_json):
+    """The capability table the validator uses: inputs, durations, resolutions or sizes,
+    audio, multi-shot and the price per second, for every model."""
+    from . import catalog
+    from .plan.cost import Pricing
+
+    settings = _settings(region=region, prices_file=prices_file)
+    data = catalog.rows(Pricing.for_region(settings.region, settings.prices))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _echo(catalog.table(data))
+
+
 @main.command()
 def schema():
     """Print the JSON Schema of the spec language."""
@@ -182,7 +203,8 @@ def _notice(as_json):
 def plan(spec_file, cache, backend, base_url, region, only, prices_file, as_json, explain,
          max_cost, no_spend):
     """Show what a run would do, why, and what it would cost; spend nothing."""
-    from .run import session as sessions, views
+    from .run import session as sessions
+    from .run import views
 
     with _session(spec_file, cache, backend, base_url, region, only, as_json,
                   prices_file) as session:
@@ -233,7 +255,8 @@ def run(spec_file, cache, backend, base_url, region, only, prices_file, as_json,
 @_guarded
 def status(spec_file, cache, backend, base_url, region, only, prices_file, as_json, check):
     """What is up to date, what is stale, what is in flight, and who made each render."""
-    from .run import session as sessions, views
+    from .run import session as sessions
+    from .run import views
 
     with _session(spec_file, cache, backend, base_url, region, only, as_json,
                   prices_file) as session:
