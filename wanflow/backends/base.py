@@ -5,8 +5,8 @@ offline; `dashscope` over HTTP. Backends never print and never touch the store.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from ..plan.request import GenRequest
@@ -47,7 +47,12 @@ class Backend(Protocol):
                      before_send: Callable[[], Awaitable[None]] | None = None
                      ) -> Submitted: ...
     async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
-                   urgent: Callable[[], bool] | None = None) -> Finished: ...
+                   urgent: Callable[[], bool] | None = None,
+                   on_status: Callable[[str], None] | None = None) -> Finished:
+        """Until the task ends. `on_status(status)` hears each new provider status
+        (PENDING, RUNNING)."""
+    def expected_seconds(self, request: GenRequest) -> float | None:
+        """How long a task like this is expected to take from submit to success."""
     async def download(self, finished: Finished, dest: str) -> str: ...
     async def cancel(self, remote_id: str) -> bool: ...
     async def list_tasks(self, **filters: object) -> list[dict] | None:
@@ -69,6 +74,9 @@ class BaseBackend:
         return False
 
     async def list_tasks(self, **filters: object) -> list[dict] | None:
+        return None
+
+    def expected_seconds(self, request: GenRequest) -> float | None:
         return None
 
     async def aclose(self) -> None:

@@ -38,9 +38,11 @@ class PreviewBackend(BaseBackend):
         return Submitted(remote_id=remote_id)
 
     async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
-                   urgent=None) -> Finished:
+                   urgent=None, on_status=None) -> Finished:
         # A journaled id from an earlier process has no job here: render it again, it is free.
         self._jobs.setdefault(remote_id, (request, {}))
+        if on_status is not None:
+            on_status("RUNNING")
         if self.delay:
             await asyncio.sleep(self.delay)
         return Finished(remote_id=remote_id, request_id=None, video_url=None,
@@ -49,18 +51,14 @@ class PreviewBackend(BaseBackend):
 
     async def download(self, finished: Finished, dest: str) -> str:
         req, files = self._jobs.pop(finished.remote_id)
-        await asyncio.to_thread(_render, req, files, dest)
-        digest = hashlib.sha256()
-        with open(dest, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return await asyncio.to_thread(_render, req, files, dest)
 
     async def cancel(self, remote_id: str) -> bool:
         return self._jobs.pop(remote_id, None) is not None
 
 
-def _render(req: GenRequest, files: dict[str, str], dest: str) -> None:
+def _render(req: GenRequest, files: dict[str, str], dest: str) -> str:
+    """Render the animatic of `req` into `dest`; returns its sha256."""
     from .. import media  # PyAV loads only when something is rendered
 
     width, height = req.width, req.height
@@ -80,6 +78,11 @@ def _render(req: GenRequest, files: dict[str, str], dest: str) -> None:
                              duration=req.duration, width=width, height=height,
                              fps=req.fps, model=req.model)
     media.render_preview(card, dest, audio=audio)
+    digest = hashlib.sha256()
+    with open(dest, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _follow_aspect(tier: str, size: tuple[int, int]) -> tuple[int, int]:

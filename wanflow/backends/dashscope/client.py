@@ -25,7 +25,13 @@ from ...settings import Secret
 from ..base import BaseBackend, Finished, Submitted
 from .download import DOWNLOAD_ATTEMPTS, download_video
 from .errors import RETRY_BACKOFF, UNCERTAIN_ADVICE, api_error
-from .polling import QPS_HEADROOM, PollSchedule, default_poll_first, wait_for_task
+from .polling import (
+    QPS_HEADROOM,
+    PollSchedule,
+    default_poll_first,
+    estimate_seconds,
+    wait_for_task,
+)
 from .transport import AsyncTransport, Http, Response, Stage, TransportFailure
 from .uploads import UploadCache, Uploader
 
@@ -194,17 +200,21 @@ class DashScopeBackend(BaseBackend):
 
     # ------------------------------------------------------------------ wait, download
 
+    def expected_seconds(self, request: GenRequest) -> float:
+        return estimate_seconds(request)
+
     async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
-                   urgent: Callable[[], bool] | None = None) -> Finished:
+                   urgent: Callable[[], bool] | None = None,
+                   on_status: Callable[[str], None] | None = None) -> Finished:
         """Poll until the task ends. `elapsed`: seconds since it was submitted (a resumed
         wait polls sooner). `urgent()`, if given, says whether other work is waiting for
         this task's slot: then it is polled at least every `poll_max / 6` seconds, since a
-        late notice now delays that work too."""
+        late notice now delays that work too. `on_status` hears each new task status."""
         schedule = PollSchedule(
             first=self.poll_first if self.poll_first is not None else default_poll_first(request),
             poll_max=self.poll_max, timeout=self.wait_timeout)
         return await wait_for_task(self._http, self._poll_pacer, remote_id, request, schedule,
-                                   elapsed=elapsed, urgent=urgent)
+                                   elapsed=elapsed, urgent=urgent, on_status=on_status)
 
     async def download(self, finished: Finished, dest: str) -> str:
         """Write the finished video to `dest` (atomically); returns its sha256."""

@@ -75,9 +75,11 @@ def jittered(delay: float) -> float:
 
 async def wait_for_task(http: Http, pacer: Pacer, remote_id: str, request: GenRequest,
                         schedule: PollSchedule, *, elapsed: float = 0.0,
-                        urgent: Callable[[], bool] | None = None) -> Finished:
+                        urgent: Callable[[], bool] | None = None,
+                        on_status: Callable[[str], None] | None = None) -> Finished:
     """Poll until the task ends: Finished on success, TaskFailed on a terminal failure,
-    BackendError(WaitTimeout) when the schedule's timeout runs out first."""
+    BackendError(WaitTimeout) when the schedule's timeout runs out first. `on_status`
+    hears each new status (PENDING, RUNNING, ...)."""
     started = time.monotonic()
     deadline = started + schedule.timeout
     since_submit = started - max(0.0, elapsed)   # monotonic time of the submit
@@ -112,6 +114,8 @@ async def wait_for_task(http: Http, pacer: Pacer, remote_id: str, request: GenRe
                 outcome = task_outcome(remote_id, request, resp, http.scrub)
                 if isinstance(outcome, Finished):
                     return outcome
+                if outcome != last_status and on_status is not None:
+                    on_status(outcome)
                 last_status, last_error = outcome, None
             else:
                 err = api_error(resp, op="poll", scrub=http.scrub, base_url=http.base_url)
