@@ -18,6 +18,33 @@ from .settings import Settings, read_config
 from .text import terminal
 
 BACKENDS = ("auto", "preview", "dashscope")
+DEFAULT_SPEC = "wanflow.yaml"
+
+
+def resolve_spec(given: str | None) -> str:
+    """The spec a command works on: the one named, else `./wanflow.yaml` (as Snakemake and
+    DVC default to their files). Every command that takes a spec resolves it here."""
+    if given:
+        return given
+    if os.path.isfile(DEFAULT_SPEC):
+        return DEFAULT_SPEC
+    raise UsageError(f"no spec file named and no {DEFAULT_SPEC} in this folder; name one "
+                     "(e.g. wanflow run film.yaml) or start a project with wanflow init")
+
+
+def resolve_specs(given: tuple[str, ...]) -> tuple[str, ...]:
+    """`resolve_spec` for commands that take several specs."""
+    return given or (resolve_spec(None),)
+
+
+def spec_argument(name: str = "spec_file", *, many: bool = False):
+    """The optional SPEC (or SPEC...) argument; resolve it with `resolve_spec(s)` inside the
+    command, where a missing ./wanflow.yaml becomes a usage error (exit 2)."""
+    if many:
+        return click.argument(name, nargs=-1, metavar="[SPEC]...",
+                              type=click.Path(dir_okay=True))
+    return click.argument(name, required=False, default=None, metavar="[SPEC]",
+                          type=click.Path(dir_okay=True))
 
 
 def _echo(text: object, *, err: bool = False, nl: bool = True) -> None:
@@ -79,15 +106,17 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@spec_argument("files", many=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+@_guarded
 def validate(files, as_json):
-    """Check spec FILES against the schema and the model rules; spend nothing."""
+    """Check spec FILES (default ./wanflow.yaml) against the schema and the model rules;
+    spend nothing."""
     from .spec import load, summary, summary_line
 
     settings = _settings()
     failed = False
-    for name in files:
+    for name in resolve_specs(files):
         try:
             spec = load(name)
         except SpecError as err:
@@ -117,6 +146,30 @@ def _diag_json(diag) -> dict:
     w = diag.where
     return {"file": w.file, "line": w.line, "col": w.col, "path": w.path,
             "severity": diag.severity, "message": diag.message}
+
+
+@main.command()
+@click.argument("directory", required=False, default=".", metavar="[DIR]",
+                type=click.Path(file_okay=False))
+@_guarded
+def init(directory):
+    """Start a project in DIR (default: here): a working spec, its score, the schema for
+    editors and a .gitignore. Never overwrites a file."""
+    from . import starter
+
+    try:
+        started = starter.start(directory)
+    except starter.AlreadyThere as err:
+        raise UsageError(f"{directory} already has {err}; wanflow init never overwrites "
+                         "a file (move them aside, or init another folder)") from None
+    except OSError as err:
+        raise UsageError(f"cannot write the project into {directory}: "
+                         f"{err.strerror or err}") from None
+    _echo(f"wrote {', '.join(started.written)} in {directory}")
+    if started.ignore_added:
+        _echo(f"added {', '.join(started.ignore_added)} to {directory}/.gitignore")
+    where = "" if os.path.abspath(directory) == os.getcwd() else f"cd {directory} && "
+    _echo(f"next: {where}wanflow run    (an offline preview: no key, no cost)")
 
 
 @main.command("models")
@@ -166,16 +219,16 @@ def _spec_options(f):
                      help="Your own prices per billed second (TOML, as in the user config "
                           "file's [prices] tables).")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
-    return click.argument("spec_file", type=click.Path(dir_okay=True))(f)
+    return spec_argument()(f)
 
 
-def _session(spec_file, cache, backend, base_url, region, only, as_json, prices_file,
-             **more):
+def _session(spec, cache, backend, base_url, region, only, as_json, prices_file, **more):
     from .run.session import Session
 
     settings = _settings(cache=cache, backend=backend, base_url=base_url, region=region,
                          prices_file=prices_file, **more)
-    session = Session.open(spec_file, settings, only=tuple(only), notice=_notice(as_json))
+    session = Session.open(resolve_spec(spec), settings, only=tuple(only),
+                           notice=_notice(as_json))
     for diag in session.project.spec.warnings:   # what validate warns about, every time
         _echo(diag, err=True)
         if settings.github_actions:
@@ -290,7 +343,7 @@ def report(spec_file, cache, backend, base_url, region, only, prices_file, as_js
 
 
 @main.command()
-@click.argument("spec_file", type=click.Path(dir_okay=True))
+@spec_argument()
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
 @click.option("--only", "only", multiple=True, metavar="TARGET")
 @_guarded
@@ -299,7 +352,7 @@ def graph(spec_file, fmt, only):
     from .plan import planner
     from .run import project, views
 
-    proj = project.open_project(spec_file, _settings().cache)
+    proj = project.open_project(resolve_spec(spec_file), _settings().cache)
     _echo(views.graph_text(planner.build(proj.spec, "graph", tuple(only)), fmt))
 
 
@@ -309,7 +362,7 @@ def cache():
 
 
 @cache.command("verify")
-@click.argument("spec_file", type=click.Path(dir_okay=True))
+@spec_argument()
 @click.option("--cache", "cache_dir", default=None, metavar="DIR")
 @click.option("--json", "as_json", is_flag=True)
 @_guarded
@@ -317,7 +370,7 @@ def cache_verify(spec_file, cache_dir, as_json):
     """Re-hash every object; remove the corrupt ones and what was made from them."""
     from .run import session as sessions
 
-    report = sessions.cache_verify(spec_file, _settings(cache=cache_dir))
+    report = sessions.cache_verify(resolve_spec(spec_file), _settings(cache=cache_dir))
     if as_json:
         click.echo(json.dumps(report))
     else:
@@ -327,16 +380,16 @@ def cache_verify(spec_file, cache_dir, as_json):
 
 
 @cache.command("gc")
-@click.argument("spec_files", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@spec_argument("specs", many=True)
 @click.option("--cache", "cache_dir", default=None, metavar="DIR")
 @click.option("--apply", is_flag=True, help="Delete for real (default: dry run).")
 @click.option("--json", "as_json", is_flag=True)
 @_guarded
-def cache_gc(spec_files, cache_dir, apply, as_json):
+def cache_gc(specs, cache_dir, apply, as_json):
     """Delete objects no lock file pins (dry run unless --apply)."""
     from .run import session as sessions
 
-    report = sessions.cache_gc(spec_files, _settings(cache=cache_dir), apply=apply)
+    report = sessions.cache_gc(resolve_specs(specs), _settings(cache=cache_dir), apply=apply)
     if as_json:
         click.echo(json.dumps(report))
     else:
