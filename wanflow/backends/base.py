@@ -27,9 +27,20 @@ class Finished:
     usage: dict | None
     billed_seconds: float
     status: str = "SUCCEEDED"
+    ran_seconds: float | None = None   # submit to success (what later schedules learn from)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class RunHistory(Protocol):
+    """How long finished generations of one kind ran, submit to success: what the journal
+    remembers between runs. A backend learns its poll schedule from it; it names the
+    kind (model, resolution, clip length, where it runs) and never sees the store."""
+
+    def run_seconds(self, kind: str, limit: int = 10) -> list[float]:
+        """The most recent run times of `kind`, newest first."""
+    def record_run(self, kind: str, seconds: float) -> None: ...
 
 
 class Backend(Protocol):
@@ -53,6 +64,8 @@ class Backend(Protocol):
         (PENDING, RUNNING)."""
     def expected_seconds(self, request: GenRequest) -> float | None:
         """How long a task like this is expected to take from submit to success."""
+    def learn(self, history: RunHistory) -> None:
+        """Use (and add to) the run times of earlier tasks."""
     async def download(self, finished: Finished, dest: str) -> str: ...
     async def cancel(self, remote_id: str) -> bool: ...
     async def list_tasks(self, **filters: object) -> list[dict] | None:
@@ -77,6 +90,9 @@ class BaseBackend:
         return None
 
     def expected_seconds(self, request: GenRequest) -> float | None:
+        return None
+
+    def learn(self, history: RunHistory) -> None:
         return None
 
     async def aclose(self) -> None:

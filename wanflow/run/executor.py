@@ -96,6 +96,7 @@ class Executor:
         self.films: list[str] = []
         self._local = asyncio.Semaphore(self.options.local_jobs)
         o = self.options
+        backend.learn(journal)   # run times of earlier tasks shape the poll schedule
         self.generations = Generations(
             store=store, journal=journal, backend=backend, report=reporter, limits=o.limits,
             jobs=o.jobs, submit_retries=o.submit_retries,

@@ -22,16 +22,10 @@ from ...errors import BackendError, ConfigError, SubmitUncertain
 from ...plan.request import GenRequest, substitute
 from ...run.pacing import Pacer
 from ...settings import Secret
-from ..base import BaseBackend, Finished, Submitted
+from ..base import BaseBackend, Finished, RunHistory, Submitted
 from .download import DOWNLOAD_ATTEMPTS, download_video
 from .errors import RETRY_BACKOFF, UNCERTAIN_ADVICE, api_error
-from .polling import (
-    QPS_HEADROOM,
-    PollSchedule,
-    default_poll_first,
-    estimate_seconds,
-    wait_for_task,
-)
+from .polling import LEARN_FROM, QPS_HEADROOM, Expectation, PollSchedule, wait_for_task
 from .transport import AsyncTransport, Http, Response, Stage, TransportFailure
 from .uploads import UploadCache, Uploader
 
@@ -103,8 +97,9 @@ class DashScopeBackend(BaseBackend):
         self.identity = endpoint.identity
         self.supports_upload = endpoint.supports_upload
         self.workspace = workspace or None
-        self.poll_first = poll_first
+        self.poll_first = poll_first     # None: learned, or from the table's estimate
         self.poll_max = float(poll_max)
+        self._history: RunHistory | None = None
         self.wait_timeout = float(wait_timeout)
         self.query_qps = float(query_qps)
         self.timeout = float(timeout)
@@ -200,8 +195,24 @@ class DashScopeBackend(BaseBackend):
 
     # ------------------------------------------------------------------ wait, download
 
+    def learn(self, history: RunHistory) -> None:
+        """Shape poll schedules by how long earlier tasks of the same kind ran, and
+        record how long each task waited for here ran."""
+        self._history = history
+
+    def kind(self, request: GenRequest) -> str:
+        """Tasks that take about as long as each other: same model, resolution, clip
+        length, and the same service (region and host)."""
+        return (f"{request.model} {request.resolution} {request.duration:g}s "
+                f"{self.region or '-'} {self.base_url}")
+
+    def expectation(self, request: GenRequest) -> Expectation:
+        runs = (self._history.run_seconds(self.kind(request), LEARN_FROM)
+                if self._history is not None else [])
+        return Expectation.learn(request, runs)
+
     def expected_seconds(self, request: GenRequest) -> float:
-        return estimate_seconds(request)
+        return self.expectation(request).typical
 
     async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
                    urgent: Callable[[], bool] | None = None,
@@ -210,11 +221,16 @@ class DashScopeBackend(BaseBackend):
         wait polls sooner). `urgent()`, if given, says whether other work is waiting for
         this task's slot: then it is polled at least every `poll_max / 6` seconds, since a
         late notice now delays that work too. `on_status` hears each new task status."""
+        expect = self.expectation(request)
         schedule = PollSchedule(
-            first=self.poll_first if self.poll_first is not None else default_poll_first(request),
-            poll_max=self.poll_max, timeout=self.wait_timeout)
-        return await wait_for_task(self._http, self._poll_pacer, remote_id, request, schedule,
-                                   elapsed=elapsed, urgent=urgent, on_status=on_status)
+            first=self.poll_first if self.poll_first is not None else expect.first,
+            poll_max=self.poll_max, timeout=self.wait_timeout, due_until=expect.due_until)
+        finished = await wait_for_task(self._http, self._poll_pacer, remote_id, request,
+                                       schedule, elapsed=elapsed, urgent=urgent,
+                                       on_status=on_status)
+        if self._history is not None and finished.ran_seconds:
+            self._history.record_run(self.kind(request), finished.ran_seconds)
+        return finished
 
     async def download(self, finished: Finished, dest: str) -> str:
         """Write the finished video to `dest` (atomically); returns its sha256."""
