@@ -193,3 +193,36 @@ def test_a_wait_records_how_long_the_task_ran_by_the_providers_clock():
         done = run(go())
     (recorded,) = runs.runs[f"wan2.7-t2v 720P 5s - {emu.base_url}"]
     assert recorded == done.ran_seconds and abs(recorded - 0.5) < 0.02
+
+
+def test_waits_record_their_run_time_and_the_next_polls_when_due():
+    # 120 simulated seconds at time scale 40: three real seconds; the emulator says so.
+    with Emulator(api_keys=(KEY,), latency=(120.0, 120.0), time_scale=40, concurrency=100,
+                  submit_rps=1000) as emu:
+        runs = Runs()
+
+        async def one(backend):
+            sub = await backend.submit(T2V, {})
+            done = await backend.wait(sub.remote_id, T2V)
+            return sub.remote_id, done, time.time()
+
+        async def go():
+            async with make(emu.base_url, poll_first=None, poll_max=None) as backend:
+                backend.learn(runs)
+                return [await one(backend) for _ in range(4)], backend
+
+        results, backend = run(go())
+        tasks = emu.tasks()
+        polls = api_calls(emu, "tasks/", "GET")
+    assert backend.time_scale == 40
+    kind = f"wan2.7-t2v 720P 5s - {emu.base_url} x40"
+    assert backend.kind(T2V) == kind and len(runs.runs[kind]) == 4
+    assert all(abs(r - 3.0) < 0.05 for r in runs.runs[kind])    # the provider's own times
+    remote_id, done, noticed = results[-1]     # three runs known: polled when it was due
+    task = tasks[remote_id]
+    ran = task["end_time"] - task["submit_time"]
+    assert done.ran_seconds == pytest.approx(ran, abs=0.01)
+    mine = sorted(p["time"] for p in polls if p["path"].endswith(remote_id))
+    assert mine[0] - task["submit_time"] >= 0.8 * ran       # not before it could be done
+    assert mine[-1] - task["end_time"] <= 0.1 * ran + 0.1   # noticed within ~10 %
+    assert len(mine) <= 4

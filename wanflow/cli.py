@@ -403,8 +403,12 @@ def cache_gc(specs, cache_dir, apply, as_json):
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--latency", default=None, metavar="MIN:MAX",
               help="Simulated generation time in seconds (before --time-scale).")
+@click.option("--latency-spread", type=float, default=None, metavar="F",
+              help="Give each kind of task (model, resolution, duration) its own mean "
+                   "latency within --latency, and vary each task by ±F around it (0.2).")
 @click.option("--time-scale", type=float, default=None,
-              help="Divide every simulated time by this (100: a 200 s task takes 2 s).")
+              help="Divide every simulated time by this (100: a 200 s task takes 2 s); "
+                   "wanflow on this machine paces its polls to match.")
 @click.option("--fault", "faults", multiple=True, metavar="NAME=VALUE",
               help="Inject faults, e.g. submit_429=5, poll_5xx=3, fail_tasks=1, "
                    "expired_urls=1, truncated_downloads=2, slow_ms=500.")
@@ -418,8 +422,8 @@ def cache_gc(specs, cache_dir, apply, as_json):
 @click.option("--render-scale", type=float, default=None,
               help="Render served videos at this fraction of the requested size.")
 @click.option("--seed", type=int, default=None)
-def emulator(host, port, latency, time_scale, faults, api_keys, concurrency, submit_rps, region,
-             render_scale, seed):
+def emulator(host, port, latency, latency_spread, time_scale, faults, api_keys, concurrency,
+             submit_rps, region, render_scale, seed):
     """Serve a local DashScope emulator (task protocol, uploads, faults) for tests."""
     from .backends import emulator as emu
 
@@ -427,7 +431,8 @@ def emulator(host, port, latency, time_scale, faults, api_keys, concurrency, sub
         options = emu.options_from_cli(latency=latency, time_scale=time_scale, faults=faults,
                                        api_keys=api_keys, concurrency=concurrency,
                                        submit_rps=submit_rps, region=region,
-                                       render_scale=render_scale, seed=seed)
+                                       render_scale=render_scale, seed=seed,
+                                       latency_spread=latency_spread)
     except (ValueError, TypeError) as err:
         _fail(UsageError(f"bad emulator option: {err}"))
     emu.serve(host, port, **options)
