@@ -14,7 +14,7 @@ from typing import Any, Protocol
 class Event(enum.Enum):
     PLAN = "plan"              # tasks, to_run, cost; cached, currency, max_cost
     START = "start"            # task, reason
-    STATE = "state"            # task, state (one of STATES)
+    STATE = "state"            # task, state (one of the states below)
     SUBMITTED = "submitted"    # task, remote_id; expected (s from submit to done, or null)
     REATTACH = "reattach"      # task, remote_id, state; elapsed (s since submit), expected
     RETRY = "retry"            # task, why, delay?
@@ -37,9 +37,10 @@ DOWNLOADING = "downloading"    # the finished video (preview: rendering it)
 ASSEMBLING = "assembling"      # a scene or a film
 EXTRACTING = "extracting"      # a frame of a clip
 STORING = "storing"            # an asset, into the content store
-STATES = (WAITING, UPLOADING, RUNNING, DOWNLOADING, ASSEMBLING, EXTRACTING, STORING)
 
 
 class Reporter(Protocol):
+    """What receives a run's events: any callable; a `close()` method, if it has one, is
+    called when the run ends (the live view stops there)."""
+
     def __call__(self, event: Event, **data: Any) -> None: ...
-    def close(self) -> None: ...

@@ -32,7 +32,7 @@ from ..store import Result, Store
 from ..store.fs import storage_error, unlink_quiet
 from ..store.journal import Journal, NullJournal
 from ..store.lockfile import LockBook, entry_from_result
-from .events import ASSEMBLING, EXTRACTING, STORING, WAITING, Event
+from .events import ASSEMBLING, EXTRACTING, STORING, WAITING, Event, Reporter
 from .generate import Generations
 from .local import run_local, verified_input
 from .quotas import Limits
@@ -79,8 +79,8 @@ class RunSummary:
 
 class Executor:
     def __init__(self, plan: Plan, states: dict[TaskId, TaskState], *, store: Store,
-                 journal: Journal | NullJournal, backend: Backend, reporter, spec_dir: str,
-                 lock: LockBook, options: RunOptions | None = None,
+                 journal: Journal | NullJournal, backend: Backend, reporter: Reporter,
+                 spec_dir: str, lock: LockBook, options: RunOptions | None = None,
                  targets: frozenset[TaskId] | None = None):
         self.plan = plan
         self.states = states

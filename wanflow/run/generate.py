@@ -27,7 +27,7 @@ from ..plan.request import GenRequest
 from ..plan.tasks import GenTask, TaskId
 from ..store import Result, Store
 from ..store.journal import Journal, NullJournal
-from .events import DOWNLOADING, RUNNING, UPLOADING, WAITING, Event
+from .events import DOWNLOADING, RUNNING, UPLOADING, WAITING, Event, Reporter
 from .pacing import Pacer, backoff
 from .quotas import Limits, default_limits
 
@@ -36,7 +36,7 @@ class Generations:
     """Runs generation tasks against one backend within per-model quotas."""
 
     def __init__(self, *, store: Store, journal: Journal | NullJournal, backend: Backend,
-                 report,
+                 report: Reporter,
                  limits: dict[str, Limits], jobs: int, submit_retries: int,
                  failed_task_retries: int, backoff_base: float, backoff_cap: float,
                  resubmit_uncertain: bool, task_models: Callable[[str], str | None],
