@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -125,6 +126,8 @@ class LiveReporter:
         self.rows: dict[str, _Row] = {}
         self.totals = _Totals()
         self.preview = False
+        # Events arrive on the run's thread, refreshes on rich's: one lock for the rows.
+        self._lock = threading.Lock()
         self.live = Live(console=self.console, refresh_per_second=refresh_per_second,
                          transient=True, get_renderable=self.render)
         self.live.start()
@@ -132,7 +135,8 @@ class LiveReporter:
     def __call__(self, kind: Event, **data) -> None:
         from rich.text import Text
 
-        self._update(kind, data)
+        with self._lock:
+            self._update(kind, data)
         if kind is E.DONE:
             self.close()
         if kind not in (E.PLAN, E.START, E.SUBMITTED):   # those show in the table
@@ -180,15 +184,17 @@ class LiveReporter:
         from rich.table import Table
         from rich.text import Text
 
-        totals = Text(self.totals_line(), style="bold")
-        if not self.rows:
+        with self._lock:
+            totals = Text(self.totals_line(), style="bold")
+            rows = list(self.rows.values())
+        if not rows:
             return totals
         now = self.clock()
         table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
         for name, justify in (("task", "left"), ("state", "left"), ("elapsed", "right"),
                               ("left", "right"), ("why", "left")):
             table.add_column(name, justify=justify, no_wrap=name != "why")  # type: ignore[arg-type]
-        for row in self.rows.values():
+        for row in rows:
             table.add_row(terminal(row.task), self._state(row), _clock(now - row.started),
                           self._left(row, now), terminal(row.reason))
         return Group(table, totals)
