@@ -440,6 +440,7 @@ class _Handler(BaseHTTPRequestHandler):
         if request_id is not None:
             payload = {"request_id": request_id, **payload}
         body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {TIME_SCALE_HEADER: f"{self.emu.time_scale:g}", **(headers or {})}
         self._send(status, body, "application/json", headers, rec)
 
     def _error(self, err: ApiError, rec: dict | None) -> None:
@@ -522,8 +523,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if kind == "error_after_create":
                 raise ApiError(500, "InternalError", errors.INTERNAL_MESSAGE)
-            self._json(200, payload, rec, headers=self._clock_header(),
-                       request_id=emu._new_id())
+            self._json(200, payload, rec, request_id=emu._new_id())
             return
         m = re.fullmatch(r"/tasks/([^/]+)", sub)
         if m and method == "GET":
@@ -536,10 +536,7 @@ class _Handler(BaseHTTPRequestHandler):
             answer = emu._get_policy(query, self.headers, host_url)
         else:
             raise ApiError(400, "InvalidURL", errors.URL_ERROR)
-        self._json(200, answer, rec, headers=self._clock_header(), request_id=emu._new_id())
-
-    def _clock_header(self) -> dict[str, str]:
-        return {TIME_SCALE_HEADER: f"{self.emu.time_scale:g}"}
+        self._json(200, answer, rec, request_id=emu._new_id())
 
     def _download(self, method: str, path: str, query: dict, rec: dict) -> None:
         emu = self.emu
