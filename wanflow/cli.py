@@ -110,8 +110,8 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
 @_guarded
 def validate(files, as_json):
-    """Check spec FILES (default ./wanflow.yaml) against the schema and the model rules;
-    spend nothing."""
+    """Check SPEC files (default: ./wanflow.yaml) against the schema and the model rules;
+    spend nothing. A library file (templates, assets; no scenes) is checked on its own."""
     from .spec import load, summary, summary_line
 
     settings = _settings()
