@@ -203,8 +203,7 @@ def test_waits_record_their_run_time_and_the_next_polls_when_due():
 
         async def one(backend):
             sub = await backend.submit(T2V, {})
-            done = await backend.wait(sub.remote_id, T2V)
-            return sub.remote_id, done, time.time()
+            return sub.remote_id, await backend.wait(sub.remote_id, T2V)
 
         async def go():
             async with make(emu.base_url, poll_first=None, poll_max=None) as backend:
@@ -218,7 +217,7 @@ def test_waits_record_their_run_time_and_the_next_polls_when_due():
     kind = f"wan2.7-t2v 720P 5s - {emu.base_url} x40"
     assert backend.kind(T2V) == kind and len(runs.runs[kind]) == 4
     assert all(abs(r - 3.0) < 0.05 for r in runs.runs[kind])    # the provider's own times
-    remote_id, done, noticed = results[-1]     # three runs known: polled when it was due
+    remote_id, done = results[-1]     # three runs known: polled when it was due
     task = tasks[remote_id]
     ran = task["end_time"] - task["submit_time"]
     assert done.ran_seconds == pytest.approx(ran, abs=0.01)
