@@ -53,7 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
+import httpx
 
 KEY = "sk-test"
 T2V, I2V = "wan2.7-t2v", "wan2.7-i2v"
@@ -81,9 +81,9 @@ class RemoteEmulator:
 
     def __init__(self, cfg):
         ts = cfg.time_scale
-        options = dict(latency=list(cfg.latency), time_scale=ts, concurrency=cfg.concurrency,
-                       submit_rps=cfg.submit_rps * ts, query_qps=20.0 * ts, render_scale=0.25,
-                       seed=cfg.seed)
+        options = {"latency": list(cfg.latency), "time_scale": ts,
+                   "concurrency": cfg.concurrency, "submit_rps": cfg.submit_rps * ts,
+                   "query_qps": 20.0 * ts, "render_scale": 0.25, "seed": cfg.seed}
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen([sys.executable, "-c", _SERVER, json.dumps(options)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -202,8 +202,8 @@ def prompt(s: int, i: int) -> str:
 
 def write_spec(root: Path, scenes: int, shots: int) -> Path:
     lines = ["wanflow: 1", "name: bench-makespan",
-             "defaults: {model: wan2.7-t2v, resolution: 720P, ratio: \"16:9\", "
-             f"duration: {DURATION}, prompt_extend: false, watermark: false}}", "scenes:"]
+             ("defaults: {model: wan2.7-t2v, resolution: 720P, ratio: \"16:9\", "
+              f"duration: {DURATION}, prompt_extend: false, watermark: false}}"), "scenes:"]
     for s in range(scenes):
         lines += [f"  - id: sc{s}", "    shots:"]
         for i in range(shots):
@@ -226,9 +226,8 @@ def write_spec(root: Path, scenes: int, shots: int) -> Path:
 def wanflow_polling(cfg) -> tuple[float, float]:
     """(first poll, poll cap) in simulated s: the options given, else wanflow's defaults for
     one of these shots."""
-    import inspect
-
-    from wanflow.backends.dashscope import DashScopeBackend, default_poll_first
+    from wanflow.backends.dashscope import default_poll_first
+    from wanflow.backends.dashscope.client import POLL_MAX
     from wanflow.plan.request import GenRequest
 
     first, cap = cfg.poll_first, cfg.poll_max
@@ -241,7 +240,7 @@ def wanflow_polling(cfg) -> tuple[float, float]:
             blobs=(), take=1, duration=DURATION, resolution="720P", width=1280, height=720,
             fps=30))
     if cap is None:
-        cap = inspect.signature(DashScopeBackend).parameters["poll_max"].default
+        cap = POLL_MAX
     return float(first), float(cap)
 
 
@@ -267,8 +266,8 @@ def run_wanflow(cfg, work: Path) -> dict:
 
     try:
         with RemoteEmulator(cfg) as emu:
-            options = dict(poll_first=poll_first / ts, poll_max=poll_max / ts,
-                           query_qps=20.0 * ts)
+            options = {"poll_first": poll_first / ts, "poll_max": poll_max / ts,
+                       "query_qps": 20.0 * ts}
             limits = tuple(f"{m}={cfg.concurrency}:{cfg.submit_rps * ts:g}"
                            for m in (T2V, I2V))
             settings = Settings.resolve({"DASHSCOPE_API_KEY": KEY}, backend="dashscope",
@@ -321,8 +320,8 @@ def run_sdk(cfg, work: Path) -> dict:
             for s in range(scenes):
                 frame = None
                 for i in range(cfg.shots):
-                    common = dict(api_key=KEY, prompt=prompt(s, i), resolution="720P",
-                                  duration=DURATION, prompt_extend=False, watermark=False)
+                    common = {"api_key": KEY, "prompt": prompt(s, i), "resolution": "720P",
+                              "duration": DURATION, "prompt_extend": False, "watermark": False}
                     if i == 0:
                         rsp = VideoSynthesis.call(model=T2V, ratio="16:9", **common)
                     else:

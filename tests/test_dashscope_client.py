@@ -169,3 +169,26 @@ def test_the_key_never_shows_in_repr_pickle_or_any_error_seen():
     # Every error the tests above provoked went through `no_secret`.
     assert all(KEY not in str(e) for e in SEEN_ERRORS)
 
+
+
+def test_an_emulators_time_scale_is_honoured_only_from_this_machine():
+    scale = {"value": "100"}
+
+    def handler(request):
+        headers = {"X-Wanflow-Time-Scale": scale["value"]}
+        return httpx.Response(200, json={"request_id": "r", "output": {
+            "task_id": "t1", "task_status": "PENDING"}}, headers=headers)
+
+    def submitted(base_url):
+        backend = make(base_url, transport=httpx.MockTransport(handler))
+        run(backend.submit(T2V, {}))
+        return backend
+
+    assert submitted("https://dashscope.example/api/v1").time_scale == 1.0
+    assert submitted("http://dashscope.aliyuncs.com.127.0.0.1.nip.io/api/v1").time_scale == 1.0
+    for local in ("http://localhost:9/api/v1", "http://127.0.0.2:9/api/v1",
+                  "http://[::1]:9/api/v1"):
+        assert submitted(local).time_scale == 100.0
+    for junk in ("nan", "inf", "0", "-4", "fast", "1e9"):
+        scale["value"] = junk
+        assert submitted("http://127.0.0.1:9/api/v1").time_scale == 1.0

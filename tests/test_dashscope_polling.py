@@ -10,7 +10,14 @@ import pytest
 from dashscope_support import KEY, T2V, api_calls, emulator, expect, make, run, submits
 
 from wanflow.backends.base import Finished
-from wanflow.backends.dashscope.polling import PollSchedule, jittered
+from wanflow.backends.dashscope.polling import (
+    Expectation,
+    PollSchedule,
+    default_poll_first,
+    estimate_seconds,
+    jittered,
+    provider_seconds,
+)
 from wanflow.backends.emulator import Emulator
 from wanflow.errors import BackendError, TaskFailed
 
@@ -121,3 +128,100 @@ def test_poll_5xx_and_429_are_survived_without_resubmitting(emu):
     assert statuses[-1] == 200 and len(submits(emu)) == 1
 
 
+
+
+class Runs:
+    """A RunHistory in memory: kind -> run times, newest first."""
+
+    def __init__(self):
+        self.runs: dict[str, list[float]] = {}
+
+    def run_seconds(self, kind, limit=10):
+        return self.runs.get(kind, [])[:limit]
+
+    def record_run(self, kind, seconds):
+        self.runs.setdefault(kind, []).insert(0, seconds)
+
+
+def test_expectation_falls_back_to_the_table_then_learns_from_the_kinds_runs():
+    table = estimate_seconds(T2V)                     # 720P, 5 s, prompt_extend: 60 s
+    none = Expectation.learn(T2V, [])
+    assert (none.typical, none.first, none.due_until, none.learned) == (
+        table, default_poll_first(T2V), 0.0, 0)
+    one = Expectation.learn(T2V, [80.0])              # too few to know the spread: ±25 %
+    assert (one.typical, one.first, one.due_until) == (80.0, 60.0, 100.0)
+    three = Expectation.learn(T2V, [100.0, 90.0, 110.0])
+    assert three.typical == 100.0 and three.learned == 3
+    assert three.first == pytest.approx(81.0)          # just before the quickest run seen
+    assert three.due_until == pytest.approx(125.0)     # polled tightly until then
+    scaled = Expectation.learn(T2V, [], time_scale=10)
+    assert scaled.typical == table / 10 and scaled.first == default_poll_first(T2V) / 10
+
+
+def test_expectation_clamps_what_a_restored_journal_teaches():
+    table = estimate_seconds(T2V)
+    tiny = Expectation.learn(T2V, [0.5, 0.4, 0.6])
+    assert tiny.typical == table / 4                   # not a poll every second
+    huge = Expectation.learn(T2V, [1e7, float("nan"), -5.0, float("inf")])
+    assert huge.learned == 1 and huge.typical == 4 * table   # nan, -5 and inf dropped
+
+
+def test_schedule_tightens_while_a_task_is_due():
+    s = PollSchedule(first=81.0, poll_max=30.0, timeout=1800.0, due_until=125.0)
+    assert s.next_delay(90.0, urgent=False, retry_after=None) == pytest.approx(7.2)
+    assert s.next_delay(130.0, urgent=False, retry_after=None) == pytest.approx(26.0)
+
+
+def test_provider_seconds_from_the_tasks_own_times():
+    assert provider_seconds({"submit_time": "2026-05-01 10:00:00.120",
+                             "end_time": "2026-05-01 10:02:31.870"}) == pytest.approx(151.75)
+    assert provider_seconds({"submit_time": "2026-05-01 10:00:00.120"}) is None
+    assert provider_seconds({"submit_time": "x", "end_time": "y"}) is None
+
+
+def test_a_wait_records_how_long_the_task_ran_by_the_providers_clock():
+    with Emulator(api_keys=(KEY,), latency=(0.5, 0.5), concurrency=100,
+                  submit_rps=1000) as emu:
+        runs = Runs()
+
+        async def go():
+            async with make(emu.base_url) as backend:
+                backend.learn(runs)
+                sub = await backend.submit(T2V, {})
+                return await backend.wait(sub.remote_id, T2V)
+
+        done = run(go())
+    (recorded,) = runs.runs[f"wan2.7-t2v 720P 5s - {emu.base_url}"]
+    assert recorded == done.ran_seconds and abs(recorded - 0.5) < 0.02
+
+
+def test_waits_record_their_run_time_and_the_next_polls_when_due():
+    # 120 simulated seconds at time scale 40: three real seconds; the emulator says so.
+    with Emulator(api_keys=(KEY,), latency=(120.0, 120.0), time_scale=40, concurrency=100,
+                  submit_rps=1000) as emu:
+        runs = Runs()
+
+        async def one(backend):
+            sub = await backend.submit(T2V, {})
+            return sub.remote_id, await backend.wait(sub.remote_id, T2V)
+
+        async def go():
+            async with make(emu.base_url, poll_first=None, poll_max=None) as backend:
+                backend.learn(runs)
+                return [await one(backend) for _ in range(4)], backend
+
+        results, backend = run(go())
+        tasks = emu.tasks()
+        polls = api_calls(emu, "tasks/", "GET")
+    assert backend.time_scale == 40
+    kind = f"wan2.7-t2v 720P 5s - {emu.base_url} x40"
+    assert backend.kind(T2V) == kind and len(runs.runs[kind]) == 4
+    assert all(abs(r - 3.0) < 0.05 for r in runs.runs[kind])    # the provider's own times
+    remote_id, done = results[-1]     # three runs known: polled when it was due
+    task = tasks[remote_id]
+    ran = task["end_time"] - task["submit_time"]
+    assert done.ran_seconds == pytest.approx(ran, abs=0.01)
+    mine = sorted(p["time"] for p in polls if p["path"].endswith(remote_id))
+    assert mine[0] - task["submit_time"] >= 0.8 * ran       # not before it could be done
+    assert mine[-1] - task["end_time"] <= 0.1 * ran + 0.1   # noticed within ~10 %
+    assert len(mine) <= 4

@@ -100,3 +100,33 @@ def test_determinism(make_emu, client):
         return [round(t["end_time"] - t["submit_time"], 6) for t in e.tasks().values()]
 
     assert ends(a) == ends(b)
+
+
+def test_latency_spread_gives_each_kind_its_own_mean(make_emu, client):
+    emu = make_emu(seed=5, latency=(60.0, 300.0), time_scale=1000, latency_spread=0.2,
+                   concurrency=1000, submit_rps=1000)
+    kinds = {"720P 2 s": {"resolution": "720P", "ratio": "16:9", "duration": 2},
+             "1080P 10 s": {"resolution": "1080P", "ratio": "16:9", "duration": 10}}
+    for params in kinds.values():
+        for _ in range(12):
+            task_id(submit(client, emu, t2v("wan2.7-t2v", **params)))
+    by_kind: dict = {}
+    for t in emu.tasks().values():
+        seconds = (t["end_time"] - t["submit_time"]) * 1000    # simulated seconds
+        by_kind.setdefault((t["resolution"], t["duration"]), []).append(seconds)
+    means = []
+    for runs in by_kind.values():
+        mean = sum(runs) / len(runs)
+        assert 60.0 * 0.8 <= min(runs) and max(runs) <= 300.0 * 1.2
+        assert max(runs) / min(runs) <= 1.2 / 0.8 + 1e-6   # ±20 % around one mean
+        assert max(runs) / min(runs) > 1.05                 # ... but they do vary
+        means.append(mean)
+    assert abs(means[0] - means[1]) > 10.0
+
+
+def test_every_api_answer_advertises_the_time_scale(make_emu, client):
+    emu = make_emu(time_scale=40)
+    resp = submit(client, emu, t2v())
+    assert resp.headers["X-Wanflow-Time-Scale"] == "40"
+    polled = client.get(f"{emu.base_url}/tasks/{task_id(resp)}", headers=AUTH)
+    assert polled.headers["X-Wanflow-Time-Scale"] == "40"

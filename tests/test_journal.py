@@ -93,7 +93,7 @@ def test_concurrent_writers_from_threads(path):
                     j.mark_done(key)
                 j.get(key)
                 j.live("dashscope")
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001  # pragma: no cover - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
@@ -154,3 +154,18 @@ def test_closed_and_corrupt(path, tmp_path):
     blocker.write_text("x")
     with pytest.raises(StoreError):
         Journal(blocker / "journal.db")
+
+
+def test_run_times_newest_first_per_kind_pruned_and_checked(path):
+    with Journal(path) as j:
+        for i in range(60):
+            j.record_run("wan2.7-t2v 720P 5s", 100.0 + i, now=1000.0 + i)
+        j.record_run("wan2.7-t2v 1080P 5s", 150.0, now=2000.0)
+        for bad in (float("nan"), float("inf"), 0.0, -3.0):
+            j.record_run("wan2.7-t2v 720P 5s", bad, now=3000.0)
+        assert j.run_seconds("wan2.7-t2v 720P 5s", 3) == [159.0, 158.0, 157.0]
+        assert len(j.run_seconds("wan2.7-t2v 720P 5s", 1000)) == 50   # older ones pruned
+        assert j.run_seconds("wan2.7-t2v 1080P 5s") == [150.0]
+        assert j.run_seconds("unknown kind") == []
+    with Journal(path) as j:   # kept across runs: the next run learns from them
+        assert j.run_seconds("wan2.7-t2v 1080P 5s") == [150.0]

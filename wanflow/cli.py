@@ -18,6 +18,33 @@ from .settings import Settings, read_config
 from .text import terminal
 
 BACKENDS = ("auto", "preview", "dashscope")
+DEFAULT_SPEC = "wanflow.yaml"
+
+
+def resolve_spec(given: str | None) -> str:
+    """The spec a command works on: the one named, else `./wanflow.yaml` (as Snakemake and
+    DVC default to their files). Every command that takes a spec resolves it here."""
+    if given:
+        return given
+    if os.path.isfile(DEFAULT_SPEC):
+        return DEFAULT_SPEC
+    raise UsageError(f"no spec file named and no {DEFAULT_SPEC} in this folder; name one "
+                     "(e.g. wanflow run film.yaml) or start a project with wanflow init")
+
+
+def resolve_specs(given: tuple[str, ...]) -> tuple[str, ...]:
+    """`resolve_spec` for commands that take several specs."""
+    return given or (resolve_spec(None),)
+
+
+def spec_argument(name: str = "spec_file", *, many: bool = False):
+    """The optional SPEC (or SPEC...) argument; resolve it with `resolve_spec(s)` inside the
+    command, where a missing ./wanflow.yaml becomes a usage error (exit 2)."""
+    if many:
+        return click.argument(name, nargs=-1, metavar="[SPEC]...",
+                              type=click.Path(dir_okay=True))
+    return click.argument(name, required=False, default=None, metavar="[SPEC]",
+                          type=click.Path(dir_okay=True))
 
 
 def _echo(text: object, *, err: bool = False, nl: bool = True) -> None:
@@ -79,15 +106,17 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@spec_argument("files", many=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+@_guarded
 def validate(files, as_json):
-    """Check spec FILES against the schema and the model rules; spend nothing."""
+    """Check SPEC files (default: ./wanflow.yaml) against the schema and the model rules;
+    spend nothing. A library file (templates, assets; no scenes) is checked on its own."""
     from .spec import load, summary, summary_line
 
     settings = _settings()
     failed = False
-    for name in files:
+    for name in resolve_specs(files):
         try:
             spec = load(name)
         except SpecError as err:
@@ -120,6 +149,51 @@ def _diag_json(diag) -> dict:
 
 
 @main.command()
+@click.argument("directory", required=False, default=".", metavar="[DIR]",
+                type=click.Path(file_okay=False))
+@_guarded
+def init(directory):
+    """Start a project in DIR (default: here): a working spec, its score, the schema for
+    editors and a .gitignore. Never overwrites a file."""
+    from . import starter
+
+    try:
+        started = starter.start(directory)
+    except starter.AlreadyThere as err:
+        raise UsageError(f"{directory} already has {err}; wanflow init never overwrites "
+                         "a file (move them aside, or init another folder)") from None
+    except OSError as err:
+        raise UsageError(f"cannot write the project into {directory}: "
+                         f"{err.strerror or err}") from None
+    _echo(f"wrote {', '.join(started.written)} in {directory}")
+    if started.ignore_added:
+        _echo(f"added {', '.join(started.ignore_added)} to {directory}/.gitignore")
+    where = "" if os.path.abspath(directory) == os.getcwd() else f"cd {directory} && "
+    _echo(f"next: {where}wanflow run    (an offline preview: no key, no cost)")
+
+
+@main.command("models")
+@click.option("--region", default=None, type=click.Choice(sorted(models.REGIONS)),
+              help="Price in this region (default: the configured one, else beijing).")
+@click.option("--prices", "prices_file", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False), help="Your own prices (TOML, as for plan).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON list of models.")
+@_guarded
+def models_command(region, prices_file, as_json):
+    """The capability table the validator uses: inputs, durations, resolutions or sizes,
+    audio, multi-shot and the price per second, for every model."""
+    from . import catalog
+    from .plan.cost import Pricing
+
+    settings = _settings(region=region, prices_file=prices_file)
+    data = catalog.rows(Pricing.for_region(settings.region, settings.prices))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _echo(catalog.table(data))
+
+
+@main.command()
 def schema():
     """Print the JSON Schema of the spec language."""
     from .spec import schema_text
@@ -145,16 +219,16 @@ def _spec_options(f):
                      help="Your own prices per billed second (TOML, as in the user config "
                           "file's [prices] tables).")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
-    return click.argument("spec_file", type=click.Path(dir_okay=True))(f)
+    return spec_argument()(f)
 
 
-def _session(spec_file, cache, backend, base_url, region, only, as_json, prices_file,
-             **more):
+def _session(spec, cache, backend, base_url, region, only, as_json, prices_file, **more):
     from .run.session import Session
 
     settings = _settings(cache=cache, backend=backend, base_url=base_url, region=region,
                          prices_file=prices_file, **more)
-    session = Session.open(spec_file, settings, only=tuple(only), notice=_notice(as_json))
+    session = Session.open(resolve_spec(spec), settings, only=tuple(only),
+                           notice=_notice(as_json))
     for diag in session.project.spec.warnings:   # what validate warns about, every time
         _echo(diag, err=True)
         if settings.github_actions:
@@ -182,7 +256,8 @@ def _notice(as_json):
 def plan(spec_file, cache, backend, base_url, region, only, prices_file, as_json, explain,
          max_cost, no_spend):
     """Show what a run would do, why, and what it would cost; spend nothing."""
-    from .run import session as sessions, views
+    from .run import session as sessions
+    from .run import views
 
     with _session(spec_file, cache, backend, base_url, region, only, as_json,
                   prices_file) as session:
@@ -239,7 +314,8 @@ def run(spec_file, cache, backend, base_url, region, only, prices_file, as_json,
 @_guarded
 def status(spec_file, cache, backend, base_url, region, only, prices_file, as_json, check):
     """What is up to date, what is stale, what is in flight, and who made each render."""
-    from .run import session as sessions, views
+    from .run import session as sessions
+    from .run import views
 
     with _session(spec_file, cache, backend, base_url, region, only, as_json,
                   prices_file) as session:
@@ -307,17 +383,17 @@ def diff(spec_file, cache, backend, base_url, region, only, prices_file, as_json
 @main.command()
 @click.argument("target", metavar="SCENE.SHOT")
 @click.argument("take", type=click.IntRange(1))
-@click.argument("spec_file", default="wanflow.yaml", type=click.Path(dir_okay=False))
+@spec_argument()
 @_guarded
 def pick(target, take, spec_file):
     """Make TAKE the take of SCENE.SHOT that goes into the cut, editing `pick:` in place."""
     from .review.pick import pick as pick_take
 
-    _echo(pick_take(spec_file, target, take))
+    _echo(pick_take(resolve_spec(spec_file), target, take))
 
 
 @main.command()
-@click.argument("spec_file", type=click.Path(dir_okay=True))
+@spec_argument()
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid")
 @click.option("--only", "only", multiple=True, metavar="TARGET")
 @_guarded
@@ -327,7 +403,7 @@ def graph(spec_file, fmt, only):
     from .run import project, views
 
     settings = _settings()
-    proj = project.open_project(spec_file, settings.cache, settings.state_dir)
+    proj = project.open_project(resolve_spec(spec_file), settings.cache, settings.state_dir)
     _echo(views.graph_text(planner.build(proj.spec, "graph", tuple(only)), fmt))
 
 
@@ -337,7 +413,7 @@ def cache():
 
 
 @cache.command("verify")
-@click.argument("spec_file", type=click.Path(dir_okay=True))
+@spec_argument()
 @click.option("--cache", "cache_dir", default=None, metavar="DIR")
 @click.option("--json", "as_json", is_flag=True)
 @_guarded
@@ -345,7 +421,7 @@ def cache_verify(spec_file, cache_dir, as_json):
     """Re-hash every object; remove the corrupt ones and what was made from them."""
     from .run import session as sessions
 
-    report = sessions.cache_verify(spec_file, _settings(cache=cache_dir))
+    report = sessions.cache_verify(resolve_spec(spec_file), _settings(cache=cache_dir))
     if as_json:
         click.echo(json.dumps(report))
     else:
@@ -355,16 +431,16 @@ def cache_verify(spec_file, cache_dir, as_json):
 
 
 @cache.command("gc")
-@click.argument("spec_files", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@spec_argument("specs", many=True)
 @click.option("--cache", "cache_dir", default=None, metavar="DIR")
 @click.option("--apply", is_flag=True, help="Delete for real (default: dry run).")
 @click.option("--json", "as_json", is_flag=True)
 @_guarded
-def cache_gc(spec_files, cache_dir, apply, as_json):
+def cache_gc(specs, cache_dir, apply, as_json):
     """Delete objects no lock file pins (dry run unless --apply)."""
     from .run import session as sessions
 
-    report = sessions.cache_gc(spec_files, _settings(cache=cache_dir), apply=apply)
+    report = sessions.cache_gc(resolve_specs(specs), _settings(cache=cache_dir), apply=apply)
     if as_json:
         click.echo(json.dumps(report))
     else:
@@ -378,8 +454,12 @@ def cache_gc(spec_files, cache_dir, apply, as_json):
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--latency", default=None, metavar="MIN:MAX",
               help="Simulated generation time in seconds (before --time-scale).")
+@click.option("--latency-spread", type=float, default=None, metavar="F",
+              help="Give each kind of task (model, resolution, duration) its own mean "
+                   "latency within --latency, and vary each task by ±F around it (0.2).")
 @click.option("--time-scale", type=float, default=None,
-              help="Divide every simulated time by this (100: a 200 s task takes 2 s).")
+              help="Divide every simulated time by this (100: a 200 s task takes 2 s); "
+                   "wanflow on this machine paces its polls to match.")
 @click.option("--fault", "faults", multiple=True, metavar="NAME=VALUE",
               help="Inject faults, e.g. submit_429=5, poll_5xx=3, fail_tasks=1, "
                    "expired_urls=1, truncated_downloads=2, slow_ms=500.")
@@ -393,8 +473,8 @@ def cache_gc(spec_files, cache_dir, apply, as_json):
 @click.option("--render-scale", type=float, default=None,
               help="Render served videos at this fraction of the requested size.")
 @click.option("--seed", type=int, default=None)
-def emulator(host, port, latency, time_scale, faults, api_keys, concurrency, submit_rps, region,
-             render_scale, seed):
+def emulator(host, port, latency, latency_spread, time_scale, faults, api_keys, concurrency,
+             submit_rps, region, render_scale, seed):
     """Serve a local DashScope emulator (task protocol, uploads, faults) for tests."""
     from .backends import emulator as emu
 
@@ -402,7 +482,8 @@ def emulator(host, port, latency, time_scale, faults, api_keys, concurrency, sub
         options = emu.options_from_cli(latency=latency, time_scale=time_scale, faults=faults,
                                        api_keys=api_keys, concurrency=concurrency,
                                        submit_rps=submit_rps, region=region,
-                                       render_scale=render_scale, seed=seed)
+                                       render_scale=render_scale, seed=seed,
+                                       latency_spread=latency_spread)
     except (ValueError, TypeError) as err:
         _fail(UsageError(f"bad emulator option: {err}"))
     emu.serve(host, port, **options)

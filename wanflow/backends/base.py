@@ -5,8 +5,8 @@ offline; `dashscope` over HTTP. Backends never print and never touch the store.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 from ..plan.request import GenRequest
@@ -27,9 +27,20 @@ class Finished:
     usage: dict | None
     billed_seconds: float
     status: str = "SUCCEEDED"
+    ran_seconds: float | None = None   # submit to success (what later schedules learn from)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class RunHistory(Protocol):
+    """How long finished generations of one kind ran, submit to success: what the journal
+    remembers between runs. A backend learns its poll schedule from it; it names the
+    kind (model, resolution, clip length, where it runs) and never sees the store."""
+
+    def run_seconds(self, kind: str, limit: int = 10) -> list[float]:
+        """The most recent run times of `kind`, newest first."""
+    def record_run(self, kind: str, seconds: float) -> None: ...
 
 
 class Backend(Protocol):
@@ -47,7 +58,14 @@ class Backend(Protocol):
                      before_send: Callable[[], Awaitable[None]] | None = None
                      ) -> Submitted: ...
     async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
-                   urgent: Callable[[], bool] | None = None) -> Finished: ...
+                   urgent: Callable[[], bool] | None = None,
+                   on_status: Callable[[str], None] | None = None) -> Finished:
+        """Until the task ends. `on_status(status)` hears each new provider status
+        (PENDING, RUNNING)."""
+    def expected_seconds(self, request: GenRequest) -> float | None:
+        """How long a task like this is expected to take from submit to success."""
+    def learn(self, history: RunHistory) -> None:
+        """Use (and add to) the run times of earlier tasks."""
     async def download(self, finished: Finished, dest: str) -> str: ...
     async def cancel(self, remote_id: str) -> bool: ...
     async def list_tasks(self, **filters: object) -> list[dict] | None:
@@ -69,6 +87,12 @@ class BaseBackend:
         return False
 
     async def list_tasks(self, **filters: object) -> list[dict] | None:
+        return None
+
+    def expected_seconds(self, request: GenRequest) -> float | None:
+        return None
+
+    def learn(self, history: RunHistory) -> None:
         return None
 
     async def aclose(self) -> None:

@@ -41,9 +41,11 @@ class PreviewBackend(BaseBackend):
         return Submitted(remote_id=remote_id)
 
     async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
-                   urgent=None) -> Finished:
+                   urgent=None, on_status=None) -> Finished:
         # A journaled id from an earlier process has no job here: render it again, it is free.
         self._jobs.setdefault(remote_id, (request, {}))
+        if on_status is not None:
+            on_status("RUNNING")
         if self.delay:
             await asyncio.sleep(self.delay)
         return Finished(remote_id=remote_id, request_id=None, video_url=None,
@@ -52,22 +54,14 @@ class PreviewBackend(BaseBackend):
 
     async def download(self, finished: Finished, dest: str) -> str:
         req, files = self._jobs.pop(finished.remote_id)
-        return await asyncio.to_thread(_render_and_hash, req, files, dest)
+        return await asyncio.to_thread(_render, req, files, dest)
 
     async def cancel(self, remote_id: str) -> bool:
         return self._jobs.pop(remote_id, None) is not None
 
 
-def _render_and_hash(req: GenRequest, files: dict[str, str], dest: str) -> str:
-    _render(req, files, dest)
-    digest = hashlib.sha256()
-    with open(dest, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _render(req: GenRequest, files: dict[str, str], dest: str) -> None:
+def _render(req: GenRequest, files: dict[str, str], dest: str) -> str:
+    """Render the animatic of `req` into `dest`; returns its sha256."""
     from .. import media  # PyAV loads only when something is rendered
 
     width, height = req.width, req.height
@@ -98,6 +92,11 @@ def _render(req: GenRequest, files: dict[str, str], dest: str) -> None:
         film_start=req.cue.film_start if req.cue else None,
         first_image=first, last_image=last, references=references)
     media.render_preview(card, dest, audio=audio)
+    digest = hashlib.sha256()
+    with open(dest, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _follow_aspect(tier: str, size: tuple[int, int]) -> tuple[int, int]:

@@ -16,8 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..backends.base import Backend, Finished
-from ..errors import (AuthError, ConfigError, Interrupted, MediaError, StoreError,
-                      WanflowError)
+from ..errors import (
+    AuthError,
+    ConfigError,
+    Interrupted,
+    MediaError,
+    StoreError,
+    WanflowError,
+)
 from ..plan.assess import CACHED, IN_FLIGHT, TaskState
 from ..plan.planner import Plan
 from ..plan.prepare import Prepared
@@ -26,7 +32,7 @@ from ..store import Result, Store
 from ..store.fs import storage_error, unlink_quiet
 from ..store.journal import Journal, NullJournal
 from ..store.lockfile import LockBook, entry_from_result
-from .events import Event
+from .events import ASSEMBLING, EXTRACTING, STORING, WAITING, Event, Reporter
 from .generate import Generations
 from .local import run_local, verified_input
 from .quotas import Limits
@@ -50,6 +56,7 @@ class RunOptions:
     backoff_cap: float = 60.0
     backend_reason: str = ""               # why this backend runs (reported with the plan)
     currency: str | None = None            # of the prices, recorded with each cost
+    max_cost: float | None = None          # the budget, reported with the plan (checked before)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class RunSummary:
     interrupted: bool
     failures: tuple[tuple[str, str], ...] = ()     # (task id, message)
     states: dict = field(default_factory=dict, compare=False)
+    films: tuple[str, ...] = ()                    # paths of the films written
 
     @property
     def ok(self) -> bool:
@@ -71,8 +79,8 @@ class RunSummary:
 
 class Executor:
     def __init__(self, plan: Plan, states: dict[TaskId, TaskState], *, store: Store,
-                 journal: Journal | NullJournal, backend: Backend, reporter, spec_dir: str,
-                 lock: LockBook, options: RunOptions | None = None,
+                 journal: Journal | NullJournal, backend: Backend, reporter: Reporter,
+                 spec_dir: str, lock: LockBook, options: RunOptions | None = None,
                  targets: frozenset[TaskId] | None = None):
         self.plan = plan
         self.states = states
@@ -85,8 +93,10 @@ class Executor:
         self.options = options or RunOptions()
         self.outputs: dict[TaskId, Output] = {}
         self.prepared: dict[TaskId, Prepared] = {}
+        self.films: list[str] = []
         self._local = asyncio.Semaphore(self.options.local_jobs)
         o = self.options
+        backend.learn(journal)   # run times of earlier tasks shape the poll schedule
         self.generations = Generations(
             store=store, journal=journal, backend=backend, report=reporter, limits=o.limits,
             jobs=o.jobs, submit_retries=o.submit_retries,
@@ -111,10 +121,11 @@ class Executor:
     async def run(self) -> RunSummary:
         plan, states = self.plan, self.states
         mine = [states[t] for t in plan.tasks if t in self.targets]
-        self.report(Event.PLAN, tasks=len(mine),
-                    to_run=sum(1 for s in mine if s.status != CACHED),
+        cached_now = sum(1 for s in mine if s.status == CACHED)
+        self.report(Event.PLAN, tasks=len(mine), to_run=len(mine) - cached_now,
                     cost=sum(s.cost for s in mine), backend=self.backend.identity,
-                    backend_reason=self.options.backend_reason)
+                    backend_reason=self.options.backend_reason, cached=cached_now,
+                    currency=self.options.currency, max_cost=self.options.max_cost)
         if any(s.status != CACHED and s.task.kind == "gen" for s in mine):
             await self.backend.check()   # unreachable or refused: exit 4 before any work
         sched = Scheduler({tid: t.deps for tid, t in plan.tasks.items()
@@ -177,11 +188,13 @@ class Executor:
         skipped = [t for t, cause in sched.skipped.items() if cause not in not_started]
         summary = RunSummary(generated=g.generated, cached=cached, failed=len(failures),
                              skipped=len(skipped), billed_seconds=g.billed, cost=g.cost,
-                             interrupted=interrupted, failures=tuple(failures), states=states)
+                             interrupted=interrupted, failures=tuple(failures), states=states,
+                             films=tuple(self.films))
         self.report(Event.DONE, generated=summary.generated, cached=summary.cached,
                     failed=summary.failed, skipped=summary.skipped,
                     billed_seconds=round(summary.billed_seconds, 3),
-                    cost=round(summary.cost, 4), interrupted=summary.interrupted)
+                    cost=round(summary.cost, 4), interrupted=summary.interrupted,
+                    films=list(summary.films))
         return summary
 
     # -- per task -------------------------------------------------------------------------
@@ -209,6 +222,7 @@ class Executor:
             self.outputs[task.id] = Output(result.digest, task.output_mime,
                                            result.meta.get("duration"), _url(task))
             self.lock.note(entry_from_result(task.id, result, self._identity(task)))
+            self.report(Event.CACHED, task=task.id)
         self._materialize(task)
         return True
 
@@ -220,7 +234,10 @@ class Executor:
             result = await self.generations.run(task, prepared, self._upload_files(task),
                                                 self._collect)
         else:
+            if self._local.locked():
+                self.report(Event.STATE, task=task.id, state=WAITING)
             async with self._local:
+                self.report(Event.STATE, task=task.id, state=_LOCAL_STATES[task.kind])
                 result = await asyncio.to_thread(run_local, task, prepared, self.store,
                                                  self.outputs)
         self.outputs[task.id] = Output(result.digest, task.output_mime,
@@ -228,7 +245,8 @@ class Executor:
         self._materialize(task)
         self.lock.note(entry_from_result(task.id, result, self._identity(task)))
         self.report(Event.FINISHED, task=task.id, seconds=round(time.monotonic() - started, 3),
-                    output=result.digest, cost=result.meta.get("cost"))
+                    output=result.digest, cost=result.meta.get("cost"),
+                    billed_seconds=result.meta.get("billed_seconds"))
 
     def _upload_files(self, task: Task) -> dict[str, str]:
         """Local files the backend may upload for a generation, checked against their digest."""
@@ -241,9 +259,10 @@ class Executor:
 
     def _materialize(self, task: Task) -> None:
         if task.path:
-            path = render_path(task.path, self.backend.paid)
-            self.store.objects.materialize(self.outputs[task.id].digest,
-                                           os.path.join(self.spec_dir, path))
+            path = os.path.join(self.spec_dir, render_path(task.path, self.backend.paid))
+            self.store.objects.materialize(self.outputs[task.id].digest, path)
+            if task.kind == "film":
+                self.films.append(_as_given(path))
 
     def _identity(self, task: Task) -> str:
         return lock_identity(task.id, self.backend.identity)
@@ -279,6 +298,16 @@ class Executor:
                         created=time.time())
         self.store.actions.put(result)
         return result
+
+
+_LOCAL_STATES = {"asset": STORING, "frame": EXTRACTING, "scene": ASSEMBLING,
+                 "film": ASSEMBLING}
+
+
+def _as_given(path: str) -> str:
+    """A path as a person would open it: relative to here when it is below here."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith(os.pardir) else rel
 
 
 def lock_identity(task: TaskId, backend: str) -> str:

@@ -14,14 +14,20 @@ from collections.abc import Callable
 
 from .. import models
 from ..backends.base import Backend, Finished
-from ..errors import (BackendError, DownloadError, Interrupted, SubmitUncertain, TaskFailed,
-                      WanflowError)
+from ..errors import (
+    BackendError,
+    DownloadError,
+    Interrupted,
+    SubmitUncertain,
+    TaskFailed,
+    WanflowError,
+)
 from ..plan.prepare import Prepared
 from ..plan.request import GenRequest
 from ..plan.tasks import GenTask, TaskId
 from ..store import Result, Store
 from ..store.journal import Journal, NullJournal
-from .events import Event
+from .events import DOWNLOADING, RUNNING, UPLOADING, WAITING, Event, Reporter
 from .pacing import Pacer, backoff
 from .quotas import Limits, default_limits
 
@@ -30,7 +36,7 @@ class Generations:
     """Runs generation tasks against one backend within per-model quotas."""
 
     def __init__(self, *, store: Store, journal: Journal | NullJournal, backend: Backend,
-                 report,
+                 report: Reporter,
                  limits: dict[str, Limits], jobs: int, submit_retries: int,
                  failed_task_retries: int, backoff_base: float, backoff_cap: float,
                  resubmit_uncertain: bool, task_models: Callable[[str], str | None],
@@ -106,13 +112,18 @@ class Generations:
             if entry is not None and entry.state == "finished" and entry.finished and fresh:
                 finished = Finished(**entry.finished)
                 self.report(Event.REATTACH, task=task.id, remote_id=entry.remote_id,
-                            state="finished")
+                            state="finished", elapsed=_since(entry.submitted_at),
+                            expected=self._expected(req))
             elif entry is not None and entry.state == "submitted" and fresh:
                 self.report(Event.REATTACH, task=task.id, remote_id=entry.remote_id,
-                            state="submitted")
+                            state="submitted", elapsed=_since(entry.submitted_at),
+                            expected=self._expected(req))
+                self._wait_permit(task)
                 async with self._jobs:
                     finished = await self._wait(task, key, entry.remote_id, req,
                                                 elapsed=time.time() - entry.submitted_at)
+        if finished is None and files and self.backend.paid:   # a free backend uploads nothing
+            self.report(Event.STATE, task=task.id, state=UPLOADING)
         try:   # uploads first, outside the model's slot (submit reuses them)
             await self.backend.prepare(req, files)
         except BackendError:
@@ -120,8 +131,9 @@ class Generations:
         while finished is None:
             # The model's slot before the global permit: a task waiting for its model must
             # not hold a permit that a task of another, idle model could use.
-            await self._take_slot(req.model, slots)
+            await self._take_slot(task, req.model, slots)
             try:
+                self._wait_permit(task)
                 async with self._jobs:
                     if self.stopping:
                         raise Interrupted("interrupted before submitting")
@@ -136,6 +148,7 @@ class Generations:
                         self.report(Event.RETRY, task=task.id, why=f"task failed: {err}")
             finally:
                 slots.release()
+        self.report(Event.STATE, task=task.id, state=DOWNLOADING)
         try:
             result = await collect(task, prepared, finished)
         except DownloadError as err:
@@ -233,11 +246,24 @@ class Generations:
                 await asyncio.sleep(delay)
                 continue
             # Journaled before the first poll: a killed run resumes this id, never resubmits.
-            self.report(Event.SUBMITTED, task=task.id, remote_id=submitted.remote_id)
+            self.report(Event.SUBMITTED, task=task.id, remote_id=submitted.remote_id,
+                        expected=self._expected(req))
             return submitted.remote_id
 
-    async def _take_slot(self, model: str, slots: asyncio.Semaphore) -> None:
+    def _expected(self, req: GenRequest) -> float | None:
+        """Seconds from submit to success the backend expects (for the time left shown)."""
+        expected = self.backend.expected_seconds(req)
+        return None if expected is None else round(expected, 1)
+
+    def _wait_permit(self, task: GenTask) -> None:
+        """Say so when the task is about to wait for a run-wide permit (--jobs)."""
+        if self._jobs.locked():
+            self.report(Event.STATE, task=task.id, state=WAITING)
+
+    async def _take_slot(self, task: GenTask, model: str, slots: asyncio.Semaphore) -> None:
         """Wait for one of the model's slots, counted so that pollers know work is queued."""
+        if slots.locked():
+            self.report(Event.STATE, task=task.id, state=WAITING)
         self._queued[model] = self._queued.get(model, 0) + 1
         try:
             await slots.acquire()
@@ -248,10 +274,15 @@ class Generations:
                     elapsed: float = 0.0) -> Finished:
         self.polling[task.id] = (key, remote_id)
         model = req.model
+
+        def on_status(status: str) -> None:
+            if status == "RUNNING":
+                self.report(Event.STATE, task=task.id, state=RUNNING)
+
         try:
             finished = await self.backend.wait(
                 remote_id, req, elapsed=elapsed,
-                urgent=lambda: self._queued.get(model, 0) > 0)
+                urgent=lambda: self._queued.get(model, 0) > 0, on_status=on_status)
         finally:
             self.polling.pop(task.id, None)
         self.journal.mark_finished(key, finished.to_dict())
@@ -267,3 +298,6 @@ class Generations:
             except WanflowError:
                 pass
 
+
+def _since(epoch: float) -> float:
+    return round(max(0.0, time.time() - epoch), 3)

@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from .. import __version__
+from ..errors import UsageError
 from ..plan.tasks import mime_of
 from ..spec import codec, paths
 from ..spec.nodes import Spec
@@ -40,6 +41,9 @@ def open_project(path: str, cache: str | None = None, state_dir: str | None = No
     `cache` (from --cache or WANFLOW_CACHE, relative to the working directory) wins over
     the spec's `settings.cache` (relative to the spec, and checked to stay in the project)."""
     spec = load_spec(path, cache, state_dir)
+    if spec.library:
+        raise UsageError(f"{path} is a library (templates, vars, assets; no scenes): include "
+                         "it from a spec to use it; wanflow validate checks it on its own")
     spec_dir = os.path.dirname(os.path.abspath(spec.file))
     cache_dir = os.path.abspath(cache) if cache else paths.cache_dir(spec)
     stem = os.path.splitext(os.path.basename(spec.file))[0]

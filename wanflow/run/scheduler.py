@@ -35,9 +35,6 @@ class Scheduler(Generic[N]):
         while self._ready:
             yield self._ready.popleft()
 
-    def has_ready(self) -> bool:
-        return bool(self._ready)
-
     def done(self, task: N) -> None:
         self._open.discard(task)
         for nxt in self._graph.dependents[task]:

@@ -12,6 +12,7 @@ import shlex
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 from .. import backends
 from ..backends import Choice
@@ -19,13 +20,13 @@ from ..backends.base import Backend
 from ..errors import Interrupted, StoreError, UsageError
 from ..plan import planner
 from ..plan.assess import CACHED, TaskState, assess
+from ..plan.cost import Pricing
 from ..plan.tasks import TaskId, render_path
 from ..settings import Settings
-from ..text import shown
 from ..store import Store, lockfile
 from ..store.fs import hash_file, storage_error
 from ..store.journal import Journal, NullJournal
-from ..plan.cost import Pricing
+from ..text import shown
 from . import budget, project, quotas, reporters
 from .budget import Money
 from .executor import Executor, RunOptions, RunSummary, lock_identity
@@ -101,7 +102,7 @@ class Session:
         self.journal.close()
         self.store.close()
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -148,7 +149,7 @@ def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
                          currency=session.pricing.currency)
     if jobs:
         options.jobs = jobs
-    report = reporter or reporters.make(as_json)
+    report = reporter or reporters.make(as_json, plain=session.settings.github_actions)
     try:
         with session.store.run_lock(wait=session.settings.lock_wait):
             # Read the state only once the cache is ours: a run that waited for another
@@ -159,6 +160,7 @@ def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
             if max_cost is None and spec.settings.max_cost is not None:
                 max_cost = Money(spec.settings.max_cost)
             check_budget(session, max_cost=max_cost, no_spend=no_spend)
+            options.max_cost = max_cost.amount if max_cost is not None else None
             book = _lock_book(session, states)
             executor = Executor(session.plan, states, store=session.store,
                                 journal=session.journal, backend=session.backend,

@@ -44,8 +44,8 @@ def plan_table(session: Session, *, explain: bool = False) -> str:
 
 def status_text(report: dict) -> str:
     t = report["totals"]
-    lines = [f"{report['spec']} ({report['backend']}): {t['cached']}/{t['tasks']} tasks up to "
-             f"date, {t['to_run']} stale, {t['in_flight']} in flight"]
+    lines = [(f"{report['spec']} ({report['backend']}): {t['cached']}/{t['tasks']} tasks up "
+              f"to date, {t['to_run']} stale, {t['in_flight']} in flight")]
     for item in report["stale"][:50]:
         lines.append(f"  stale      {item['task']}  ({item['reason']})")
     if len(report["stale"]) > 50:

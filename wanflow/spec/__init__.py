@@ -74,6 +74,8 @@ def summary(spec: Spec) -> dict[str, Any]:
         "models": sorted({s.model for s in shots}),
         "files": list(spec.files),
         "warnings": len(spec.warnings),
+        "library": spec.library,
+        "templates": list(spec.templates),
     }
 
 
@@ -81,6 +83,10 @@ def summary_line(spec: Spec) -> str:
     """E.g. `2 scenes, 7 shots (9 takes), 1 film, 38 s of video`."""
     from .messages import plural
 
+    if spec.library:
+        return (f"a library checked on its own: {plural(len(spec.templates), 'template')}, "
+                f"{plural(len(spec.variables), 'var')}, {plural(len(spec.assets), 'asset')}, "
+                "no scenes")
     s = summary(spec)
     shots = plural(s["shots"], "shot")
     if s["takes"] != s["shots"]:

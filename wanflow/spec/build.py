@@ -107,7 +107,9 @@ class Builder:
         name = data.get("name")
         spec = Spec(file=self.top.abspath, root=self.root, name=name if isinstance(name, str) else "",
                     version=1, assets=self.assets, scenes=tuple(scenes), films=tuple(films),
-                    settings=self._settings(data.get("settings")), files=files)
+                    settings=self._settings(data.get("settings")), files=files,
+                    library=self.top.library, templates=tuple(self.templates),
+                    variables=tuple(self.interpolator.vars))
         ctx = Context(spec=spec, file=self.top.file, base_dir=self.top.dir,
                       top=self.top.pos.at(), assets=self.ctx_assets, scenes=self.scene_sources,
                       films=self.film_sources, shots=self.shot_sources,

@@ -145,7 +145,7 @@ def _check_ids(ctx: Context, out: Report) -> None:
         out.items += unique("shot id", [(s.id, s.where) for s in scene.shots],
                             f" in scene '{scene.id}'")
     out.items += unique("film id", [(f.id, f.where) for f in spec.films])
-    if not spec.scenes:
+    if not spec.scenes and not spec.library:
         out.error(ctx.top, "the spec has no scenes: add `scenes:` with at least one scene of shots")
 
 

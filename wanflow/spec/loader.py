@@ -20,6 +20,16 @@ from .nodes import Diagnostic, Spec, Where
 from .yaml import Document, Unreadable, read
 
 MAX_FILES = 200   # the spec and every file it includes, directly or not
+SPEC_ONLY = ("scenes", "films", "settings")
+LIBRARY_KEYS = ("templates", "assets")   # what a library offers the specs that include it
+
+
+def is_library(data: object) -> bool:
+    """A file meant to be included — templates or assets (with vars, defaults...), and
+    nothing only a spec has — checked on its own when it is named directly. A file with
+    neither is a spec that lacks its scenes, and is told so."""
+    return (isinstance(data, dict) and not any(k in data for k in SPEC_ONLY)
+            and any(k in data for k in LIBRARY_KEYS))
 
 
 def load(path: str | os.PathLike[str]) -> Spec:
@@ -53,6 +63,7 @@ class _Loading:
         except Unreadable as err:
             raise SpecError([err.diagnostic]) from None  # type: ignore[no-untyped-call]
         self.out += top.errors
+        top.library = is_library(top.data)
         self.loaded[self.abspath] = top
         self._includes(top, [self.abspath])
         self.docs.append(top)

@@ -208,6 +208,9 @@ class Spec:
     settings: SpecSettings = SpecSettings()
     files: tuple[str, ...] = ()    # every file loaded (spec + includes)
     warnings: tuple[Diagnostic, ...] = ()
+    library: bool = False          # a library file checked on its own (no scenes)
+    templates: tuple[str, ...] = ()   # names of the templates declared
+    variables: tuple[str, ...] = ()   # names of the vars declared
 
     def shots(self) -> Iterator[Shot]:
         for scene in self.scenes:

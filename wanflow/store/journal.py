@@ -12,13 +12,15 @@ a run that was killed re-attaches to the task instead of paying for it twice. St
 Only paid backends keep a journal: a free task cut short is simply done again.
 
 `finished` keeps the backend's finished data (URLs, usage...) so a failed download is
-retried without generating again. Writes are synchronous=FULL: durable when they return.
+retried without generating again. `run_times` remembers how long finished tasks of each
+kind ran (the backend names the kinds), so later runs poll when a task is due. Writes are synchronous=FULL: durable when they return.
 One connection per Journal, shared by threads under a lock; several processes may open the
 same file (WAL + busy timeout).
 """
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -60,7 +62,14 @@ CREATE TABLE IF NOT EXISTS journal (
     updated_at   REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS journal_backend_state ON journal(backend, state);
+CREATE TABLE IF NOT EXISTS run_times (
+    kind         TEXT NOT NULL,
+    seconds      REAL NOT NULL,
+    finished_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_times_kind ON run_times(kind, finished_at);
 """
+RUN_TIMES_KEPT = 50   # per kind: the schedule reads the newest few; the rest is pruned
 _COLS = "key, task, backend, remote_id, request_id, submitted_at, state, finished, error"
 _UPSERT = (f"INSERT INTO journal ({_COLS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
            "ON CONFLICT(key) DO UPDATE SET task=excluded.task, backend=excluded.backend, "
@@ -208,6 +217,26 @@ class Journal:
             return db.execute("DELETE FROM journal WHERE submitted_at < ?",
                               (now - older_than,)).rowcount
 
+    def record_run(self, kind: str, seconds: float, *, now: float | None = None) -> None:
+        """Remember that a task of `kind` ran `seconds`, submit to success."""
+        if not (math.isfinite(seconds) and seconds > 0):
+            return
+        now = time.time() if now is None else now
+        with self._sql("recording a run time") as db:
+            db.execute("INSERT INTO run_times (kind, seconds, finished_at) VALUES (?, ?, ?)",
+                       (kind, float(seconds), now))
+            db.execute("DELETE FROM run_times WHERE kind = ? AND rowid NOT IN (SELECT rowid "
+                       "FROM run_times WHERE kind = ? ORDER BY finished_at DESC LIMIT ?)",
+                       (kind, kind, RUN_TIMES_KEPT))
+
+    def run_seconds(self, kind: str, limit: int = 10) -> list[float]:
+        """The most recent run times of `kind`, newest first."""
+        with self._sql("reading run times") as db:
+            rows = db.execute("SELECT seconds FROM run_times WHERE kind = ? "
+                              "ORDER BY finished_at DESC, rowid DESC LIMIT ?",
+                              (kind, int(limit))).fetchall()
+        return [row[0] for row in rows]
+
     def close(self) -> None:
         self._db.close()
 
@@ -233,4 +262,6 @@ class NullJournal:
     def mark_failed(self, *_: object, **__: object) -> bool: return False
     def mark_expired(self, *_: object, **__: object) -> bool: return False
     def forget(self, key: str) -> None: ...
+    def record_run(self, *_: object, **__: object) -> None: ...
+    def run_seconds(self, *_: object, **__: object) -> list[float]: return []
     def close(self) -> None: ...

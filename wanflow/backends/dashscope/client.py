@@ -9,8 +9,10 @@ one holds the configuration, the key and the calls that are one request each.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,14 +24,19 @@ from ...errors import BackendError, ConfigError, SubmitUncertain
 from ...plan.request import GenRequest, substitute
 from ...run.pacing import Pacer
 from ...settings import Secret
-from ..base import BaseBackend, Finished, Submitted
+from ..base import BaseBackend, Finished, RunHistory, Submitted
 from .download import DOWNLOAD_ATTEMPTS, download_video
 from .errors import RETRY_BACKOFF, UNCERTAIN_ADVICE, api_error
-from .polling import QPS_HEADROOM, PollSchedule, default_poll_first, wait_for_task
+from .polling import LEARN_FROM, QPS_HEADROOM, Expectation, PollSchedule, wait_for_task
 from .transport import AsyncTransport, Http, Response, Stage, TransportFailure
 from .uploads import UploadCache, Uploader
 
 log = logging.getLogger(__name__)
+
+POLL_MAX = 30.0   # seconds: the longest pause between two polls, unless configured
+# wanflow's emulator says how much faster than real generation its clock runs; honoured
+# only from a server on this machine, so no remote host can make wanflow poll faster.
+TIME_SCALE_HEADER = "X-Wanflow-Time-Scale"
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,7 @@ class DashScopeBackend(BaseBackend):
 
     def __init__(self, *, api_key: str, region: str | None = None, base_url: str | None = None,
                  workspace: str | None = None, poll_first: float | None = None,
-                 poll_max: float = 30.0, wait_timeout: float = 1800.0,
+                 poll_max: float | None = None, wait_timeout: float = 1800.0,
                  query_qps: float = models.QUERY_QPS,
                  transport: AsyncTransport | None = None,
                  upload_cache_dir: str | None = None, timeout: float = 60.0,
@@ -89,7 +96,7 @@ class DashScopeBackend(BaseBackend):
         self._key = Secret(str(api_key).strip())
         if query_qps <= 0:
             raise ConfigError(f"query_qps must be positive, not {query_qps}")
-        if poll_max <= 0 or wait_timeout <= 0 or timeout <= 0:
+        if (poll_max is not None and poll_max <= 0) or wait_timeout <= 0 or timeout <= 0:
             raise ConfigError("poll_max, wait_timeout and timeout must be positive")
         endpoint = resolve_endpoint(region, base_url)
         self.base_url = endpoint.base_url
@@ -97,8 +104,11 @@ class DashScopeBackend(BaseBackend):
         self.identity = endpoint.identity
         self.supports_upload = endpoint.supports_upload
         self.workspace = workspace or None
-        self.poll_first = poll_first
-        self.poll_max = float(poll_max)
+        self.poll_first = poll_first     # None: learned, or from the table's estimate
+        self.poll_max = poll_max         # None: POLL_MAX on the server's clock
+        self.time_scale = 1.0            # a loopback emulator's advertised clock speed
+        self._loopback = is_loopback(self.base_url)
+        self._history: RunHistory | None = None
         self.wait_timeout = float(wait_timeout)
         self.query_qps = float(query_qps)
         self.timeout = float(timeout)
@@ -156,6 +166,7 @@ class DashScopeBackend(BaseBackend):
             raise self._unsent_or_uncertain(exc, request.model, sent_at) from None
         if not resp.is_success:
             raise self._error(resp, op="submit")
+        self._note_time_scale(resp)
         try:
             data = resp.json()
             output = data.get("output") or {}
@@ -194,17 +205,56 @@ class DashScopeBackend(BaseBackend):
 
     # ------------------------------------------------------------------ wait, download
 
+    def learn(self, history: RunHistory) -> None:
+        """Shape poll schedules by how long earlier tasks of the same kind ran, and
+        record how long each task waited for here ran."""
+        self._history = history
+
+    def kind(self, request: GenRequest) -> str:
+        """Tasks that take about as long as each other: same model, resolution, clip
+        length, and the same service (region, host and, for an emulator, its clock)."""
+        scale = f" x{self.time_scale:g}" if self.time_scale != 1.0 else ""
+        return (f"{request.model} {request.resolution} {request.duration:g}s "
+                f"{self.region or '-'} {self.base_url}{scale}")
+
+    def expectation(self, request: GenRequest) -> Expectation:
+        runs = (self._history.run_seconds(self.kind(request), LEARN_FROM)
+                if self._history is not None else [])
+        return Expectation.learn(request, runs, self.time_scale)
+
+    def expected_seconds(self, request: GenRequest) -> float:
+        return self.expectation(request).typical
+
     async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
-                   urgent: Callable[[], bool] | None = None) -> Finished:
+                   urgent: Callable[[], bool] | None = None,
+                   on_status: Callable[[str], None] | None = None) -> Finished:
         """Poll until the task ends. `elapsed`: seconds since it was submitted (a resumed
         wait polls sooner). `urgent()`, if given, says whether other work is waiting for
         this task's slot: then it is polled at least every `poll_max / 6` seconds, since a
-        late notice now delays that work too."""
+        late notice now delays that work too. `on_status` hears each new task status."""
+        expect = self.expectation(request)
+        poll_max = self.poll_max if self.poll_max is not None else POLL_MAX / self.time_scale
         schedule = PollSchedule(
-            first=self.poll_first if self.poll_first is not None else default_poll_first(request),
-            poll_max=self.poll_max, timeout=self.wait_timeout)
-        return await wait_for_task(self._http, self._poll_pacer, remote_id, request, schedule,
-                                   elapsed=elapsed, urgent=urgent)
+            first=self.poll_first if self.poll_first is not None else expect.first,
+            poll_max=poll_max, timeout=self.wait_timeout, due_until=expect.due_until)
+        finished = await wait_for_task(self._http, self._poll_pacer, remote_id, request,
+                                       schedule, elapsed=elapsed, urgent=urgent,
+                                       on_status=on_status)
+        if self._history is not None and finished.ran_seconds:
+            self._history.record_run(self.kind(request), finished.ran_seconds)
+        return finished
+
+    def _note_time_scale(self, resp: Response) -> None:
+        """Adopt a loopback emulator's clock speed (ignored from any other host)."""
+        text = resp.headers.get(TIME_SCALE_HEADER)
+        if text is None or not self._loopback:
+            return
+        try:
+            scale = float(text)
+        except ValueError:
+            return
+        if math.isfinite(scale) and 1e-3 <= scale <= 1e6:
+            self.time_scale = scale
 
     async def download(self, finished: Finished, dest: str) -> str:
         """Write the finished video to `dest` (atomically); returns its sha256."""
@@ -239,6 +289,7 @@ class DashScopeBackend(BaseBackend):
                               "--base-url, WANFLOW_BASE_URL or the network") from None
         if resp.status_code in (401, 403):
             raise self._error(resp, op="check")
+        self._note_time_scale(resp)
 
     async def list_tasks(self, **filters) -> list[dict]:
         """`GET /tasks` (reference §4.4). Filters: page_no, page_size, start_time, end_time
@@ -272,3 +323,14 @@ class DashScopeBackend(BaseBackend):
                 if isinstance(output.get(key), list):
                     return [t for t in output[key] if isinstance(t, dict)]
         return []
+
+
+def is_loopback(base_url: str) -> bool:
+    """Whether `base_url` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

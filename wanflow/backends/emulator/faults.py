@@ -99,7 +99,8 @@ def _parse_per_model(text):
 
 def options_from_cli(*, latency=None, time_scale=None, faults=(), api_keys=(), concurrency=None,
                      submit_rps=None, query_qps=None, task_ttl=None, url_ttl=None, seed=None,
-                     workdir=None, region=None, render_scale=None) -> dict:
+                     workdir=None, region=None, render_scale=None,
+                     latency_spread=None) -> dict:
     """Keyword arguments for `Emulator`/`serve` from CLI strings; None/empty means default."""
     opts: dict = {}
     if latency is not None:
@@ -117,7 +118,7 @@ def options_from_cli(*, latency=None, time_scale=None, faults=(), api_keys=(), c
     if submit_rps is not None:
         opts["submit_rps"] = _parse_per_model(submit_rps)
     for name, value in (("query_qps", query_qps), ("task_ttl", task_ttl), ("url_ttl", url_ttl),
-                        ("render_scale", render_scale)):
+                        ("render_scale", render_scale), ("latency_spread", latency_spread)):
         if value is not None:
             opts[name] = float(value)
     if seed is not None:

@@ -19,8 +19,10 @@ Choices where the reference is unsure: unknown model -> 404 ModelNotFound; wrong
 GET /tasks over `query_qps` -> 429 Throttling; quota and injected submit 429s ->
 Throttling.RateQuota.
 
-Times: `latency` and `time_scale` describe simulated generation (see `tasks`). Every other
-duration (task_ttl, url_ttl, upload_ttl, policy expiry, rate windows) is in real seconds.
+Times: `latency` (and `latency_spread`) and `time_scale` describe simulated generation (see
+`tasks`). Every other duration (task_ttl, url_ttl, upload_ttl, policy expiry, rate windows)
+is in real seconds. Every API answer carries `X-Wanflow-Time-Scale: <time_scale>`, so that
+wanflow's client on this machine can pace its polls to the emulator's clock.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ from .videos import Renderer, answer_range
 API_PREFIX = "/api/v1"
 CONTROL_PREFIX = "/_emulator"
 EXPIRED_URL_AGE = 3600  # an `expired_urls` fault dates the URL's Expires an hour before the end
+TIME_SCALE_HEADER = "X-Wanflow-Time-Scale"
 
 
 class Emulator:
@@ -61,15 +64,19 @@ class Emulator:
                  url_ttl: float = rules.TASK_TTL_SECONDS, faults: Faults | None = None,
                  seed: int = 0, workdir=None, region: str = "beijing", render_scale: float = 1.0,
                  query_qps: float = rules.QUERY_QPS,
-                 upload_ttl: float = rules.UPLOAD_TTL_SECONDS):
+                 upload_ttl: float = rules.UPLOAD_TTL_SECONDS,
+                 latency_spread: float | None = None):
         if time_scale <= 0:
             raise ValueError("time_scale must be > 0")
+        if latency_spread is not None and not 0 <= latency_spread < 1:
+            raise ValueError("latency_spread must be in [0, 1)")
         if not 0 < render_scale <= 1:
             raise ValueError("render_scale must be in (0, 1]")
         self.host = host
         self.port = port
         self.api_keys = tuple(api_keys)
         self.latency = (float(latency[0]), float(latency[1]))
+        self.latency_spread = latency_spread
         self.time_scale = float(time_scale)
         self.concurrency = concurrency
         self.submit_rps = submit_rps
@@ -96,7 +103,8 @@ class Emulator:
         with self._lock:
             self._ids = Ids(self.seed)
             self._board = TaskBoard(seed=self.seed, latency=self.latency,
-                                    time_scale=self.time_scale, ttl=self.task_ttl)
+                                    time_scale=self.time_scale, ttl=self.task_ttl,
+                                    spread=self.latency_spread)
             self._quotas = Quotas(concurrency=self.concurrency, submit_rps=self.submit_rps,
                                   query_qps=self.query_qps)
             self._storage = oss.TempStorage(self._secret, self._ids, self.upload_ttl)
@@ -432,6 +440,7 @@ class _Handler(BaseHTTPRequestHandler):
         if request_id is not None:
             payload = {"request_id": request_id, **payload}
         body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {TIME_SCALE_HEADER: f"{self.emu.time_scale:g}", **(headers or {})}
         self._send(status, body, "application/json", headers, rec)
 
     def _error(self, err: ApiError, rec: dict | None) -> None:

@@ -2,6 +2,9 @@
 
 A task draws a latency in [min, max] simulated seconds and takes latency / time_scale real
 seconds: the first 10 % PENDING, the rest RUNNING, then its outcome (decided at creation).
+With a `spread`, latencies carry signal as real ones do: each kind of task (model, resolution,
+duration) has its own mean in [min, max], fixed by the seed, and each task varies ± spread
+around it.
 Only a PENDING task can be canceled. A task older than the TTL is gone: UNKNOWN to a poll,
 absent from the list. Times in answers are `YYYY-MM-DD HH:MM:SS.mmm` Beijing time (§4.2).
 """
@@ -208,16 +211,31 @@ class TaskBoard:
     """The tasks of one emulator session. Not locked: the emulator calls it under its lock."""
 
     def __init__(self, *, seed: int, latency: tuple[float, float], time_scale: float,
-                 ttl: float):
+                 ttl: float, spread: float | None = None):
         self.latency = latency
         self.time_scale = time_scale
         self.ttl = ttl
+        self.spread = spread
+        self.seed = seed
         self._rng = random.Random(seed)   # latency draws, replayed by the seed
         self._tasks: dict[str, Task] = {}
 
+    def kind_mean(self, sub: Submission) -> float:
+        """The mean simulated latency of tasks like `sub`: a point of [min, max] that the
+        seed and the kind (model, resolution, duration) fix."""
+        kind = f"{self.seed}\0{sub.model}\0{sub.tier}\0{sub.duration}".encode()
+        share = int.from_bytes(hashlib.sha256(kind).digest()[:8], "big") / 2 ** 64
+        lo, hi = self.latency
+        return lo + share * (hi - lo)
+
+    def _latency(self, sub: Submission) -> float:
+        if self.spread is None:
+            return self._rng.uniform(*self.latency)
+        return self.kind_mean(sub) * self._rng.uniform(1 - self.spread, 1 + self.spread)
+
     def create(self, task_id: str, submission: Submission, api_key: str, now: float, *,
                failure: Failure | None, expired_url: bool) -> Task:
-        wall = self._rng.uniform(*self.latency) / self.time_scale
+        wall = self._latency(submission) / self.time_scale
         task = Task(task_id, submission, api_key, submitted=now,
                     scheduled=now + wall * PENDING_SHARE, ends=now + wall, failure=failure,
                     expired_url=expired_url)
