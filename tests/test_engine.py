@@ -3,7 +3,6 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 
 from wanflow import media
 from wanflow.store import Store
