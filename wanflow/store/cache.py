@@ -8,8 +8,8 @@ Layout (by default `<spec dir>/.wanflow`)::
     journal.db         remote tasks in flight (`wanflow.store.journal`)
     run.lock           flock'ed by the run that uses the cache; holds its pid
 
-The two parts are kept apart so that a second tier (a team's remote store) can sit behind
-each of them without the executor knowing.
+The two parts are kept apart so that a second tier (a team's remote store,
+`wanflow.store.remote`) can sit behind each of them without this class knowing.
 """
 from __future__ import annotations
 
