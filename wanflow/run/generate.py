@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from .. import models
 from ..backends.base import Backend, Finished
-from ..errors import (BackendError, DownloadError, Interrupted, SubmitUncertain, TaskFailed,
-                      WanflowError)
+from ..errors import (BackendError, DownloadError, Interrupted, RateLimited, SubmitUncertain,
+                      TaskFailed, WanflowError)
 from ..plan.prepare import Prepared
 from ..plan.request import GenRequest
 from ..plan.tasks import GenTask, TaskId
@@ -220,7 +220,11 @@ class Generations:
                 raise
             except BackendError as err:
                 self.journal.forget(key)  # the provider refused it: definitely not created
-                if not err.retryable or attempt >= self.submit_retries or self.stopping:
+                # A 429 never creates a task, so it is waited out for as long as the run
+                # goes on (runners sharing one account share its quota this way); other
+                # refusals have a budget of attempts.
+                spent = attempt >= self.submit_retries and not isinstance(err, RateLimited)
+                if not err.retryable or spent or self.stopping:
                     raise
                 delay = err.retry_after if err.retry_after else backoff(
                     attempt, self.backoff_base, self.backoff_cap)
