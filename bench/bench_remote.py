@@ -2,8 +2,9 @@
 
 Three measurements, each against real parts: the wanflow emulator in a child process (the
 provider, with an account's quotas), a remote that is either a moto S3 server on loopback
-(`--remote s3`) or a directory (`--remote file`), and wanflow runners as child processes
-with caches of their own.
+or a directory (`--remote`, default s3, for pull and claim; `--fleet-remote`, default file,
+for the fleet, whose polling a loopback moto server on two cores answers too slowly to be
+fair to the runners), and wanflow runners as child processes with caches of their own.
 
   pull     a 100-shot spec (10 scenes x 10 wan2.7-t2v shots, a film) is generated once
            with the remote; then a fresh runner pulls it (downloads every result, writes
@@ -25,9 +26,10 @@ simulated s), so a waiting runner can notice a result up to 300 simulated s late
 film assembly is replaced by a copy of the first clip (a local re-encode, not what is
 measured here).
 
-    python bench/bench_remote.py [--remote s3|file] [--time-scale 100] [--latency 60:240]
-        [--concurrency 5] [--submit-rps 2] [--pull-shots 100] [--fleet-shots 200]
-        [--runners 4] [--skip pull,claim,fleet]
+    python bench/bench_remote.py [--remote s3|file] [--fleet-remote file|s3]
+        [--time-scale 100] [--latency 60:240] [--concurrency 5] [--submit-rps 2]
+        [--pull-shots 100] [--fleet-shots 200] [--runners 4] [--claim-heartbeat 3]
+        [--claim-stale 15] [--skip pull,claim,fleet] [--json]
 """
 from __future__ import annotations
 
