@@ -20,6 +20,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Self
 
 from ..errors import StoreError
 from .actions import ActionCache, Result
@@ -47,7 +48,7 @@ class Store:
         self.objects = ObjectStore(self.root)
         self.actions = ActionCache(self.root / "results.db")
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
