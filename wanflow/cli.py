@@ -203,7 +203,32 @@ def schema():
 
 # -- commands over a spec's plan ----------------------------------------------------------
 
+def _stash(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    """Keep a remote option for `_session` (saves every command repeating them)."""
+    ctx.meta.setdefault("wanflow.remote", {})[param.name] = value
+
+
+def _remote_options(f):
+    f = click.option("--no-remote-claims", "remote_claims", flag_value=False, default=None,
+                     expose_value=False, callback=_stash,
+                     help="Do not claim paid work on the remote (each runner pays for "
+                          "what it generates).")(f)
+    f = click.option("--remote-endpoint", default=None, metavar="URL", expose_value=False,
+                     callback=_stash,
+                     help="S3-compatible endpoint of the remote (Alibaba OSS, MinIO, R2); "
+                          "also WANFLOW_REMOTE_ENDPOINT.")(f)
+    return click.option("--remote", default=None, metavar="URL", expose_value=False,
+                        callback=_stash,
+                        help="The team's remote store: s3://, gs://, az:// or file:// "
+                             "(also WANFLOW_REMOTE or the user config file).")(f)
+
+
+def _remote_flags() -> dict:
+    return dict(click.get_current_context().meta.get("wanflow.remote", {}))
+
+
 def _spec_options(f):
+    f = _remote_options(f)
     f = click.option("--cache", default=None, metavar="DIR",
                      help="Cache directory (default: .wanflow beside the spec).")(f)
     f = click.option("--backend", type=click.Choice(BACKENDS), default=None,
@@ -225,10 +250,11 @@ def _spec_options(f):
 def _session(spec, cache, backend, base_url, region, only, as_json, prices_file, **more):
     from .run.session import Session
 
+    generate = more.pop("generate", True)
     settings = _settings(cache=cache, backend=backend, base_url=base_url, region=region,
-                         prices_file=prices_file, **more)
+                         prices_file=prices_file, **_remote_flags(), **more)
     session = Session.open(resolve_spec(spec), settings, only=tuple(only),
-                           notice=_notice(as_json))
+                           notice=_notice(as_json), generate=generate)
     for diag in session.project.spec.warnings:   # what validate warns about, every time
         _echo(diag, err=True)
         if settings.github_actions:
@@ -306,6 +332,49 @@ def run(spec_file, cache, backend, base_url, region, only, prices_file, as_json,
     if summary.interrupted:
         sys.exit(130)
     sys.exit(0 if summary.ok else 1)
+
+
+@main.command()
+@_spec_options
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
+              help="Local tasks (frames, assembly) at once.")
+@_guarded
+def pull(spec_file, cache, backend, base_url, region, only, prices_file, as_json, jobs):
+    """Download the plan's results from the remote and write the renders; generate
+    nothing. Exits 1, naming them, if the remote lacks some (`--backend dashscope`
+    pulls the paid renders and needs no key)."""
+    from .run import session as sessions
+
+    with _session(spec_file, cache, backend, base_url, region, only, as_json, prices_file,
+                  generate=False) as session:
+        summary = sessions.pull(session, as_json=as_json, jobs=jobs)
+    if summary.interrupted:
+        sys.exit(130)
+    sys.exit(0 if summary.ok else 1)
+
+
+@main.command()
+@spec_argument()
+@click.option("--cache", "cache_dir", default=None, metavar="DIR")
+@_remote_options
+@click.option("--json", "as_json", is_flag=True)
+@_guarded
+def push(spec_file, cache_dir, as_json):
+    """Upload to the remote what the spec's lock files (paid and preview) pin: outputs and
+    result records. Exits 1, naming them, if some are not in the local cache."""
+    from .run import session as sessions
+
+    report = sessions.push(resolve_spec(spec_file),
+                           _settings(cache=cache_dir, **_remote_flags()))
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        _echo(f"pushed {report['entries'] - len(report['missing'])} of {report['entries']} "
+              f"pinned results: {report['uploaded']} objects uploaded, {report['present']} "
+              "already there")
+        for item in report["missing"]:
+            _echo(f"  not pushed  {item['task']} ({item['lock']}): {item['why']}")
+    sys.exit(1 if report["missing"] else 0)
 
 
 @main.command()

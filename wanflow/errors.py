@@ -47,6 +47,11 @@ class StoreError(WanflowError):
     exit_code = 4
 
 
+class RemoteError(StoreError):
+    """The team's remote store cannot be used (unreachable, credentials refused, or it
+    does not keep the promises claims rely on)."""
+
+
 class MediaError(WanflowError):
     """A media file is missing, truncated, undecodable or outside the API's limits."""
 

@@ -12,6 +12,9 @@ The user config file is one TOML file in the platform's user config folder (on L
     base_url = "https://dashscope-intl.aliyuncs.com/api/v1"   # where the key may go
     region = "singapore"
 
+    remote = "s3://team-bucket/wanflow"   # the team's remote store (see README, Teams and CI)
+    remote_endpoint = "https://oss-cn-hangzhou.aliyuncs.com"   # an S3-compatible service
+
     [prices.singapore."wan2.7-t2v"]     # per billed second, in the region's currency
     "720P" = 0.09
     "1080P" = 0.135
@@ -87,6 +90,18 @@ class Settings:
     run_url: str | None = None          # the Actions run (its artifacts hold the review page)
     prices: Prices = field(default_factory=dict)   # the team's own prices per region
     state_dir: str | None = None        # this machine's own data (the spec-cache signing key)
+    remote: str | None = None           # the team's remote store: s3:// gs:// az:// file://
+    remote_endpoint: str | None = None  # an S3-compatible service (OSS, MinIO, R2)
+    remote_anonymous: bool = False      # read the remote without credentials (fork PRs)
+    remote_claims: bool = True          # claim paid work on the remote (a fleet pays once)
+    claim_heartbeat: float = 30.0       # seconds between a held claim's heartbeats
+    claim_stale: float = 120.0          # a claim silent this long may be taken over
+
+    def __post_init__(self) -> None:
+        if not 0 < self.claim_heartbeat < self.claim_stale:
+            raise ConfigError(f"a claim's heartbeat ({self.claim_heartbeat:g} s) must be "
+                              f"positive and shorter than its staleness "
+                              f"({self.claim_stale:g} s)")
 
     @classmethod
     def resolve(cls, env: Mapping[str, str], *, config: Mapping[str, Any] | None = None,
@@ -116,7 +131,13 @@ class Settings:
             github_actions=env.get("GITHUB_ACTIONS") == "true",
             state_dir=state_dir(),
             step_summary=env.get("GITHUB_STEP_SUMMARY") or None,
-            run_url=_run_url(env))
+            run_url=_run_url(env),
+            remote=env.get("WANFLOW_REMOTE") or _text(config, "remote") or None,
+            remote_endpoint=(env.get("WANFLOW_REMOTE_ENDPOINT")
+                             or _text(config, "remote_endpoint") or None),
+            remote_anonymous=_flag(env, "WANFLOW_REMOTE_ANONYMOUS"),
+            claim_heartbeat=_seconds(env, "WANFLOW_CLAIM_HEARTBEAT") or 30.0,
+            claim_stale=_seconds(env, "WANFLOW_CLAIM_STALE") or 120.0)
         given = {k: v for k, v in flags.items() if v is not None and v != ()}
         if "limits" in given:
             given["limits"] = settings.limits + tuple(given["limits"])  # type: ignore[operator]
@@ -164,7 +185,7 @@ def read_toml(path: str) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    known = {"base_url", "region", "prices", "remote", "workspace"}
+    known = {"base_url", "region", "prices", "remote", "remote_endpoint", "workspace"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(map(repr, unknown))}; "
@@ -212,6 +233,15 @@ def _seconds(env: Mapping[str, str], name: str) -> float | None:
     if not math.isfinite(value) or value < 0:
         raise ConfigError(f"{name} must be a number of seconds, not {text!r}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    text = env.get(name, "").strip().lower()
+    if text in ("", "0", "false", "no"):
+        return False
+    if text in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, not {text!r}")
 
 
 def parse_limit(text: str) -> tuple[str, int | None, float | None]:

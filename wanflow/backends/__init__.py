@@ -48,6 +48,19 @@ def select(flag: str | None, spec: str | None, has_key: bool) -> Choice:
                              "(or backend: dashscope in the spec, with a key)")
 
 
+def naming_only(choice: Choice, settings: Settings, *, region: str | None = None) -> Backend:
+    """A backend that names the outputs `choice` would make (its identity: part of every
+    key) but generates nothing and needs no key: what `wanflow pull` plans with."""
+    if choice.name == "preview":
+        from .preview import PreviewBackend
+
+        return PreviewBackend()
+    from .base import NamingOnly
+    from .dashscope.client import resolve_endpoint
+
+    return NamingOnly(choice.name, resolve_endpoint(region, settings.base_url).identity)
+
+
 def make(choice: Choice, settings: Settings, *, region: str | None = None,
          cache_dir: str | None = None, **options: object) -> Backend:
     """Construct the chosen backend. `options` are backend-specific (tests, benches)."""

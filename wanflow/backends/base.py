@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from ..errors import ConfigError
 from ..plan.request import GenRequest
 
 
@@ -97,3 +98,24 @@ class BaseBackend:
 
     async def aclose(self) -> None:
         return None
+
+
+class NamingOnly(BaseBackend):
+    """A paid backend's identity without the means to generate (`wanflow pull`)."""
+
+    paid = True
+
+    def __init__(self, name: str, identity: str):
+        self.name = name
+        self.identity = identity
+
+    async def submit(self, request: GenRequest, files: dict[str, str], *,
+                     before_send: Callable[[], Awaitable[None]] | None = None) -> Submitted:
+        raise ConfigError("this command generates nothing")
+
+    async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
+                   urgent: Callable[[], bool] | None = None) -> Finished:
+        raise ConfigError("this command generates nothing")
+
+    async def download(self, finished: Finished, dest: str) -> str:
+        raise ConfigError("this command generates nothing")

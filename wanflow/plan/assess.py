@@ -11,15 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from . import keys
-from .planner import Plan
 from .. import models
-from . import cost
+from . import cost, keys
 from .cost import Pricing
+from .planner import Plan
 from .prepare import Prepared
 from .tasks import AssetTask, GenTask, Output, Task, TaskId
 
-CACHED, RUN, IN_FLIGHT = "cached", "run", "in-flight"
+CACHED, REMOTE, RUN, IN_FLIGHT = "cached", "remote", "run", "in-flight"
 
 
 class StoredResult(Protocol):
@@ -37,6 +36,12 @@ class ResultReader(Protocol):
     def has(self, digest: str) -> bool: ...
 
 
+class RemoteReader(Protocol):
+    """A further tier (a team's remote store): results by key, many at once."""
+
+    def get_results(self, keys: list[str]) -> Mapping[str, StoredResult]: ...
+
+
 class LiveTask(Protocol):
     remote_id: str
 
@@ -49,7 +54,7 @@ class LockRecord(Protocol):
 @dataclass(frozen=True)
 class TaskState:
     task: TaskId
-    status: str                 # cached | run | in-flight
+    status: str                 # cached | remote | run | in-flight
     reason: str                 # why it runs (or "cached")
     prepared: Prepared | None = None   # None while an upstream output is unknown
     output: Output | None = None
@@ -58,7 +63,7 @@ class TaskState:
     cost: float = 0.0           # what this run would pay (0 on a free backend)
     list_cost: float = 0.0      # what the generation costs on the paid API
     remote_id: str | None = None
-    record: StoredResult | None = None   # the stored result of a cached task
+    record: StoredResult | None = None   # the stored result of a cached or remote task
 
     @property
     def key(self) -> str | None:
@@ -74,8 +79,10 @@ def assess(plan: Plan, store: ResultReader, lock: Mapping[str, LockRecord],
            live: Mapping[str, LiveTask] | None = None,
            asset_digests: Mapping[str, str] | None = None,
            paid: bool = True, pricing: Pricing | None = None,
-           asset_seconds: Mapping[str, float] | None = None) -> dict[TaskId, TaskState]:
-    """TaskState for every task in `plan`. Reads results through `store`; writes nothing.
+           asset_seconds: Mapping[str, float] | None = None,
+           remote: RemoteReader | None = None) -> dict[TaskId, TaskState]:
+    """TaskState for every task in `plan`. Reads results through `store`, and — for the
+    keys whose output is not stored here — through `remote`; writes nothing.
 
     `asset_seconds` gives the length of media assets (reference videos are billed)."""
     asset_digests = asset_digests or {}
@@ -99,6 +106,12 @@ def assess(plan: Plan, store: ResultReader, lock: Mapping[str, LockRecord],
             if p is not None:
                 prepared[tid] = p
         found = store.get_results([p.key for p in prepared.values()]) if prepared else {}
+        far: Mapping[str, StoredResult] = {}
+        if remote is not None:
+            # One batch per level; downstream keys then follow the remote outputs' digests.
+            far = remote.get_results([p.key for tid, p in prepared.items()
+                                      if not _stored(found.get(p.key), store)
+                                      and not _local_asset(plan.tasks[tid])])
         for tid in level:
             task = plan.tasks[tid]
             p = prepared.get(tid)
@@ -114,6 +127,13 @@ def assess(plan: Plan, store: ResultReader, lock: Mapping[str, LockRecord],
                              _url_of(task))
                 outputs[tid] = out
                 states[tid] = TaskState(tid, CACHED, "cached", p, out, record=result)
+                continue
+            if p is not None and p.key in far:
+                result = far[p.key]
+                out = Output(result.digest, task.output_mime, result.meta.get("duration"),
+                             _url_of(task))
+                outputs[tid] = out
+                states[tid] = TaskState(tid, REMOTE, "on the remote", p, out, record=result)
                 continue
             seconds, price = 0.0, None
             if isinstance(task, GenTask):
@@ -143,6 +163,14 @@ def _asset_output(task: AssetTask, digests: Mapping[str, str], seconds: Mapping[
     entry = lock.get(task.id)   # a URL asset is pinned by the digest it had when fetched
     return (Output(entry.output, task.output_mime, seconds.get(name), url=task.asset.url)
             if entry else None)
+
+
+def _stored(result: StoredResult | None, store: ResultReader) -> bool:
+    return result is not None and store.has(result.digest)
+
+
+def _local_asset(task: Task) -> bool:
+    return isinstance(task, AssetTask) and task.asset.is_local
 
 
 def _model(task: GenTask) -> models.Model:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import BudgetError, UsageError
-from ..plan.assess import CACHED, IN_FLIGHT, RUN, TaskState
+from ..plan.assess import IN_FLIGHT, REMOTE, RUN, TaskState
 from ..plan.cost import Pricing
 from ..text import shown
 
@@ -41,10 +41,12 @@ def parse_money(text: str) -> Money:
 
 
 def totals(states: Mapping[str, TaskState]) -> dict:
-    """Counts, billed seconds and cost over a plan's task states (`plan --json` totals)."""
-    run = [s for s in states.values() if s.status != CACHED]
+    """Counts, billed seconds and cost over a plan's task states (`plan --json` totals).
+    A task on the remote costs nothing: it is downloaded."""
+    run = [s for s in states.values() if s.status in (RUN, IN_FLIGHT)]
     todo = [s for s in run if s.status != IN_FLIGHT]
-    return {"tasks": len(states), "cached": len(states) - len(run),
+    remote = sum(1 for s in states.values() if s.status == REMOTE)
+    return {"tasks": len(states), "cached": len(states) - len(run) - remote, "remote": remote,
             "to_run": len(todo), "in_flight": len(run) - len(todo),
             "billed_seconds": round(sum(s.billed_seconds for s in todo), 3),
             "cost": round(sum(s.cost for s in run), 4),

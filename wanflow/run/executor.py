@@ -4,7 +4,8 @@ A thin asyncio loop around the Scheduler (ninja's FindWork/EdgeFinished). Each t
 concrete once — by the assessment, or here when its inputs become known — and that
 `Prepared` is what is looked up, submitted and recorded. Generations go through
 `Generations` (quotas, journal, backend); local work (assets, frames, assembly) runs in a
-bounded thread pool. The executor never prints: it emits events to a reporter.
+bounded thread pool. With a team's remote, `RemoteTier` downloads what it has instead and
+uploads what the run makes. The executor never prints: it emits events to a reporter.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..backends.base import Backend, Finished
 from ..errors import (
@@ -24,7 +26,7 @@ from ..errors import (
     StoreError,
     WanflowError,
 )
-from ..plan.assess import CACHED, IN_FLIGHT, TaskState
+from ..plan.assess import CACHED, IN_FLIGHT, RUN, TaskState
 from ..plan.planner import Plan
 from ..plan.prepare import Prepared
 from ..plan.tasks import AssetTask, GenTask, Output, Task, TaskId, render_path
@@ -38,12 +40,16 @@ from .local import run_local, verified_input
 from .quotas import Limits
 from .scheduler import Scheduler
 
+if TYPE_CHECKING:
+    from .remote import RemoteTier
+
 # Errors writing the cache that every later task would hit too: stop the run on them.
 _CACHE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 @dataclass
 class RunOptions:
+    generate: bool = True                  # False (pull): a generation the remote lacks fails
     jobs: int = 16                         # concurrent generations, all models together
     local_jobs: int = max(1, os.cpu_count() or 1)
     resubmit_uncertain: bool = False
@@ -71,6 +77,7 @@ class RunSummary:
     failures: tuple[tuple[str, str], ...] = ()     # (task id, message)
     states: dict = field(default_factory=dict, compare=False)
     films: tuple[str, ...] = ()                    # paths of the films written
+    downloaded: int = 0                            # results taken from the remote
 
     @property
     def ok(self) -> bool:
@@ -81,7 +88,7 @@ class Executor:
     def __init__(self, plan: Plan, states: dict[TaskId, TaskState], *, store: Store,
                  journal: Journal | NullJournal, backend: Backend, reporter: Reporter,
                  spec_dir: str, lock: LockBook, options: RunOptions | None = None,
-                 targets: frozenset[TaskId] | None = None):
+                 targets: frozenset[TaskId] | None = None, remote: RemoteTier | None = None):
         self.plan = plan
         self.states = states
         self.store = store
@@ -91,6 +98,7 @@ class Executor:
         self.lock = lock
         self.targets = targets if targets is not None else frozenset(plan.tasks)
         self.options = options or RunOptions()
+        self.remote = remote
         self.outputs: dict[TaskId, Output] = {}
         self.prepared: dict[TaskId, Prepared] = {}
         self.films: list[str] = []
@@ -103,7 +111,7 @@ class Executor:
             failed_task_retries=o.failed_task_retries, backoff_base=o.backoff_base,
             backoff_cap=o.backoff_cap, resubmit_uncertain=o.resubmit_uncertain,
             resubmit=o.resubmit, resubmit_command=o.resubmit_command,
-            task_models=self._model_of)
+            task_models=self._model_of, remote=remote)
 
     @property
     def stopping(self) -> bool:
@@ -126,8 +134,11 @@ class Executor:
                     cost=sum(s.cost for s in mine), backend=self.backend.identity,
                     backend_reason=self.options.backend_reason, cached=cached_now,
                     currency=self.options.currency, max_cost=self.options.max_cost)
-        if any(s.status != CACHED and s.task.kind == "gen" for s in mine):
+        if self.options.generate and any(s.status in (RUN, IN_FLIGHT) and s.task.kind == "gen"
+                                         for s in mine):
             await self.backend.check()   # unreachable or refused: exit 4 before any work
+        if self.remote is not None:
+            await self.remote.start()
         sched = Scheduler({tid: t.deps for tid, t in plan.tasks.items()
                            if tid in self.targets})
         running: dict[asyncio.Task, TaskId] = {}
@@ -180,6 +191,8 @@ class Executor:
             await self.generations.cancel_pending(polling)
             self.lock.flush(force=True)
             raise
+        if self.remote is not None:
+            await self.remote.finish()
         self.lock.flush(force=True)
         if fatal is not None:
             raise fatal
@@ -189,9 +202,11 @@ class Executor:
         summary = RunSummary(generated=g.generated, cached=cached, failed=len(failures),
                              skipped=len(skipped), billed_seconds=g.billed, cost=g.cost,
                              interrupted=interrupted, failures=tuple(failures), states=states,
-                             films=tuple(self.films))
+                             films=tuple(self.films),
+                             downloaded=self.remote.downloaded if self.remote else 0)
         self.report(Event.DONE, generated=summary.generated, cached=summary.cached,
-                    failed=summary.failed, skipped=summary.skipped,
+                    downloaded=summary.downloaded, failed=summary.failed,
+                    skipped=summary.skipped,
                     billed_seconds=round(summary.billed_seconds, 3),
                     cost=round(summary.cost, 4), interrupted=summary.interrupted,
                     films=list(summary.films))
@@ -228,9 +243,17 @@ class Executor:
 
     async def _execute(self, task: Task) -> None:
         prepared = self._prepare(task)
-        self.report(Event.START, task=task.id, reason=self.states[task.id].reason)
+        state = self.states[task.id]
+        self.report(Event.START, task=task.id, reason=state.reason)
         started = time.monotonic()
-        if isinstance(task, GenTask):
+        # Read-through: what the remote has is downloaded, not made (nor paid for).
+        result = await self.remote.reuse(task, prepared, state) if self.remote else None
+        if result is not None:
+            pass
+        elif isinstance(task, GenTask):
+            if not self.options.generate:
+                raise WanflowError(f"{task.id} is not on the remote ({state.reason}); "
+                                   "`wanflow run` would generate it")
             result = await self.generations.run(task, prepared, self._upload_files(task),
                                                 self._collect)
         else:
@@ -244,9 +267,13 @@ class Executor:
                                        result.meta.get("duration"), _url(task))
         self._materialize(task)
         self.lock.note(entry_from_result(task.id, result, self._identity(task)))
+        fetched = self.remote is not None and self.remote.fetched(result)
+        if self.remote is not None and not fetched:
+            self.remote.publish(result)   # write-through, on the tier's own concurrency
         self.report(Event.FINISHED, task=task.id, seconds=round(time.monotonic() - started, 3),
                     output=result.digest, cost=result.meta.get("cost"),
-                    billed_seconds=result.meta.get("billed_seconds"))
+                    billed_seconds=result.meta.get("billed_seconds"),
+                    **({"source": "remote"} if fetched else {}))
 
     def _upload_files(self, task: Task) -> dict[str, str]:
         """Local files the backend may upload for a generation, checked against their digest."""

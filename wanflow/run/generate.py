@@ -5,12 +5,18 @@ journaled before the first poll, so a killed run re-attaches instead of paying t
 submit that was in the air when a run died is reconciled through the provider's task list.
 Quotas: a model's slot (tasks in flight) is taken before the run-wide permit, and one submit
 per model is in the air at a time, paced to the model's submission rate.
+
+With a team's remote and claims (`wanflow.store.claims`), a fleet pays once per key: a
+runner claims a key before submitting it, names the provider task beside the claim as soon
+as it has one, waits (outside every slot) while another runner holds the key, and adopts
+the task of a runner whose claim went stale — journaling it here first, as its own.
 """
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .. import models
 from ..backends.base import Backend, Finished
@@ -18,6 +24,7 @@ from ..errors import (
     BackendError,
     DownloadError,
     Interrupted,
+    RateLimited,
     SubmitUncertain,
     TaskFailed,
     WanflowError,
@@ -31,6 +38,14 @@ from .events import DOWNLOADING, RUNNING, UPLOADING, WAITING, Event, Reporter
 from .pacing import Pacer, backoff
 from .quotas import Limits, default_limits
 
+if TYPE_CHECKING:
+    from ..store.claims import Claim, Claims, ProviderTask
+    from .remote import RemoteTier
+
+
+class _ClaimLost(Exception):
+    """Another runner took our claim over (our heartbeats did not reach the remote)."""
+
 
 class Generations:
     """Runs generation tasks against one backend within per-model quotas."""
@@ -41,7 +56,8 @@ class Generations:
                  failed_task_retries: int, backoff_base: float, backoff_cap: float,
                  resubmit_uncertain: bool, task_models: Callable[[str], str | None],
                  resubmit: frozenset[TaskId] = frozenset(),
-                 resubmit_command: Callable[[TaskId], str] = lambda t: "--resubmit " + t.label):
+                 resubmit_command: Callable[[TaskId], str] = lambda t: "--resubmit " + t.label,
+                 remote: RemoteTier | None = None):
         self.store = store
         self.journal = journal
         self.backend = backend
@@ -68,6 +84,7 @@ class Generations:
         self._submit_lock: dict[str, asyncio.Lock] = {}
         self._queued: dict[str, int] = {}     # model -> tasks waiting for one of its slots
         self.polling: dict[TaskId, tuple[str, str]] = {}   # task -> (key, remote id)
+        self.remote = remote               # the team's remote tier (reads, writes, claims)
 
     def _quota(self, model: str) -> tuple[asyncio.Semaphore, Pacer, asyncio.Lock]:
         if model not in self._slots:
@@ -84,13 +101,12 @@ class Generations:
         req = prepared.request
         assert req is not None
         key = prepared.key
-        slots, rate, submit_lock = self._quota(req.model)
+        _, _, submit_lock = self._quota(req.model)
         entry = self.journal.get(key)
         if entry is not None and task.id in self.resubmit:
             self.journal.forget(key)   # asked for in so many words: pay for it again
             entry = None
         finished: Finished | None = None
-        attempts_left = self.failed_task_retries
         if entry is not None and entry.backend == self.backend.identity:
             if entry.state == "uncertain" and not self.resubmit_uncertain:
                 raise SubmitUncertain(
@@ -122,47 +138,156 @@ class Generations:
                 async with self._jobs:
                     finished = await self._wait(task, key, entry.remote_id, req,
                                                 elapsed=time.time() - entry.submitted_at)
-        if finished is None and files and self.backend.paid:   # a free backend uploads nothing
-            self.report(Event.STATE, task=task.id, state=UPLOADING)
-        try:   # uploads first, outside the model's slot (submit reuses them)
-            await self.backend.prepare(req, files)
-        except BackendError:
-            pass   # submit uploads again and reports the error with its retries
-        while finished is None:
-            # The model's slot before the global permit: a task waiting for its model must
-            # not hold a permit that a task of another, idle model could use.
-            await self._take_slot(task, req.model, slots)
-            try:
-                self._wait_permit(task)
-                async with self._jobs:
-                    if self.stopping:
-                        raise Interrupted("interrupted before submitting")
-                    remote_id = await self._submit(task, key, req, files, rate, submit_lock)
-                    try:
-                        finished = await self._wait(task, key, remote_id, req)
-                    except TaskFailed as err:
-                        self.journal.mark_failed(key, str(err))
-                        if not err.retryable or attempts_left <= 0 or self.stopping:
-                            raise
-                        attempts_left -= 1
-                        self.report(Event.RETRY, task=task.id, why=f"task failed: {err}")
-            finally:
-                slots.release()
+        if finished is None:
+            outcome = await self._fresh(task, prepared, files)
+            if isinstance(outcome, Result):
+                return outcome   # another runner made it: downloaded from the remote
+            finished = outcome
         self.report(Event.STATE, task=task.id, state=DOWNLOADING)
         try:
             result = await collect(task, prepared, finished)
         except DownloadError as err:
+            self._let_go(key)
             if err.code != "URLExpired":
                 raise   # retried by the next run from the journaled task, never regenerated
             # It can never be downloaded now: remember that, and say how to pay again.
             self.journal.mark_expired(key, str(err))
             raise DownloadError(f"{err}; to generate it again (paid), run: "
                                 f"{self.resubmit_command(task.id)}", code="URLExpired") from None
+        except BaseException:
+            self._let_go(key)
+            raise
         self.journal.mark_done(key)
         self.generated += 1
         self.billed += result.meta.get("billed_seconds") or 0.0
         self.cost += result.meta.get("cost") or 0.0
         return result
+
+    @property
+    def claims(self) -> Claims | None:
+        """The remote's claims, for paid work only (a preview is free: no one waits)."""
+        return self.remote.claims if self.remote is not None and self.backend.paid else None
+
+    def _let_go(self, key: str) -> None:
+        """Stop heartbeating the claim of a task this run could not store, so that another
+        runner adopts the finished provider task once the claim goes stale."""
+        if self.claims is not None:
+            self.claims.done(key)
+
+    async def _fresh(self, task: GenTask, prepared: Prepared,
+                     files: dict[str, str]) -> Finished | Result:
+        """A generation with no journaled task: submit it and wait, submitting again when
+        the provider fails the task. With claims, first settle who generates the key: wait
+        while another runner holds it, take its result once it is on the remote, adopt the
+        provider task of a runner that died. Returns a downloaded Result when another
+        runner made it."""
+        key, req = prepared.key, prepared.request
+        assert req is not None
+        claims = self.claims
+        attempts_left = self.failed_task_retries
+        use_result = True
+        while True:
+            claim: Claim | None = None
+            adopt: ProviderTask | None = None
+            if claims is not None and self.remote is not None:
+                settled = await claims.settle(key, task.id, use_result=use_result,
+                                              stop=lambda: self.stopping)
+                if settled.record is not None:
+                    known_bad = settled.record.digest in self.remote.corrupt
+                    result = None if known_bad else await self.remote.fetch(task,
+                                                                            settled.record)
+                    if result is not None:
+                        return result
+                    use_result = False   # corrupt there: make it again (claimed)
+                    continue
+                claim, adopt = settled.claim, settled.adopt
+            try:
+                return await self._attempt(task, key, req, files, claim, adopt)
+            except _ClaimLost:
+                continue
+            except TaskFailed as err:
+                self.journal.mark_failed(key, str(err))
+                if claims is not None and claim is not None:
+                    await claims.release(claim, f"its task failed: {err}")
+                if not err.retryable or attempts_left <= 0 or self.stopping:
+                    raise
+                attempts_left -= 1
+                self.report(Event.RETRY, task=task.id, why=f"task failed: {err}")
+
+    async def _attempt(self, task: GenTask, key: str, req: GenRequest, files: dict[str, str],
+                       claim: Claim | None, adopt: ProviderTask | None) -> Finished:
+        """One provider task for `task`: the adopted one of a dead runner, or a new submit
+        within the model's slot. A claim is released if nothing was submitted under it."""
+        claims = self.claims
+        identity = self.backend.identity
+        if claims is not None and claim is not None and adopt is not None:
+            remote_id = await self._adopt(task, key, claim, adopt)
+            if remote_id is not None:
+                async with self._jobs:
+                    return await self._wait(task, key, remote_id, req, elapsed=adopt.age)
+        if files and self.backend.paid:   # a free backend uploads nothing
+            self.report(Event.STATE, task=task.id, state=UPLOADING)
+        try:   # uploads first, outside the model's slot (submit reuses them)
+            await self.backend.prepare(req, files)
+        except BackendError:
+            pass   # submit uploads again and reports the error with its retries
+        slots, rate, submit_lock = self._quota(req.model)
+        # The model's slot before the global permit: a task waiting for its model must
+        # not hold a permit that a task of another, idle model could use.
+        await self._take_slot(task, req.model, slots)
+        noted = False
+        try:
+            self._wait_permit(task)
+            async with self._jobs:
+                if self.stopping:
+                    raise Interrupted("interrupted before submitting")
+                try:
+                    remote_id = await self._submit(task, key, req, files, rate, submit_lock,
+                                                   claim)
+                except SubmitUncertain as err:
+                    if claims is not None and claim is not None:
+                        noted = True   # others must not pay again blindly either
+                        await claims.note_task(claim, "", identity, uncertain=str(err))
+                    raise
+                if claims is not None and claim is not None:
+                    noted = True
+                    claims.note_task_soon(claim, remote_id, identity)
+                return await self._wait(task, key, remote_id, req)
+        except (TaskFailed, _ClaimLost):
+            raise
+        except Exception:
+            if claims is not None and claim is not None and not noted:
+                await claims.release(claim, "stopped before submitting")
+            raise
+        finally:
+            slots.release()
+
+    async def _adopt(self, task: GenTask, key: str, claim: Claim,
+                     adopt: ProviderTask) -> str | None:
+        """Take over the provider task of the runner whose claim went stale: journal it
+        here first (as if this run had submitted it), then name it beside our claim.
+        None when it cannot be adopted and a new submit is the way on."""
+        claims = self.claims
+        assert claims is not None
+        identity = self.backend.identity
+        if adopt.uncertain is not None and task.id not in self.resubmit:
+            await claims.note_task(claim, "", identity, uncertain=adopt.uncertain)
+            raise SubmitUncertain(
+                f"the runner that held {task.id} never learned whether its submit created a "
+                f"task ({adopt.uncertain}); it may be running and billed. Check the "
+                "provider's task list (or the console); to pay for it again, run: "
+                f"{self.resubmit_command(task.id)}", code="SubmitUncertain")
+        if adopt.uncertain is not None or adopt.backend != identity:
+            return None
+        if adopt.age >= models.TASK_TTL_SECONDS:
+            self.report(Event.NOTICE, message=f"{task.id}: the task {adopt.remote_id} of the "
+                        "runner that held it is too old to fetch; submitting it again")
+            return None
+        self.journal.record_submit(key, task.id, identity, adopt.remote_id, None,
+                                   time.time() - adopt.age)
+        await claims.note_task(claim, adopt.remote_id, identity)
+        self.report(Event.REATTACH, task=task.id, remote_id=adopt.remote_id, state="adopted")
+        return adopt.remote_id
 
     async def _reconcile(self, task: GenTask, key: str, entry, req: GenRequest) -> bool:
         """A run died while submitting: find out whether the provider created the task.
@@ -207,20 +332,25 @@ class Generations:
                               code="SubmitUncertain")
 
     async def _submit(self, task: GenTask, key: str, req: GenRequest, files: dict[str, str],
-                      rate: Pacer, lock: asyncio.Lock) -> str:
+                      rate: Pacer, lock: asyncio.Lock, claim: Claim | None = None) -> str:
         attempt = 0
         identity = self.backend.identity
+        claims = self.claims
         while True:
             held = False
 
             async def before_send() -> None:
                 # Called by the backend after uploads, right before the POST: take the
-                # model's submit slot and rate token, then journal the intent, so a kill
-                # during the request leaves a trace to reconcile.
+                # model's submit slot and rate token, make sure no other runner took the
+                # key over meanwhile, then journal the intent, so a kill during the
+                # request leaves a trace to reconcile.
                 nonlocal held
                 await lock.acquire()
                 held = True
                 await rate.acquire()
+                if claims is not None and claim is not None and \
+                        not await claims.still_held(claim):
+                    raise _ClaimLost()
                 self.journal.record_intent(key, task.id, identity)
 
             delay = None
@@ -233,7 +363,11 @@ class Generations:
                 raise
             except BackendError as err:
                 self.journal.forget(key)  # the provider refused it: definitely not created
-                if not err.retryable or attempt >= self.submit_retries or self.stopping:
+                # A 429 never creates a task, so it is waited out for as long as the run
+                # goes on (runners sharing one account share its quota this way); other
+                # refusals have a budget of attempts.
+                spent = attempt >= self.submit_retries and not isinstance(err, RateLimited)
+                if not err.retryable or spent or self.stopping:
                     raise
                 delay = err.retry_after if err.retry_after else backoff(
                     attempt, self.backoff_base, self.backoff_cap)

@@ -12,14 +12,14 @@ import shlex
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from .. import backends
 from ..backends import Choice
 from ..backends.base import Backend
 from ..errors import Interrupted, StoreError, UsageError
 from ..plan import planner
-from ..plan.assess import CACHED, TaskState, assess
+from ..plan.assess import CACHED, REMOTE, TaskState, assess
 from ..plan.cost import Pricing
 from ..plan.tasks import TaskId, render_path
 from ..settings import Settings
@@ -29,7 +29,12 @@ from ..store.journal import Journal, NullJournal
 from ..text import shown
 from . import budget, project, quotas, reporters
 from .budget import Money
+from .events import Event
 from .executor import Executor, RunOptions, RunSummary, lock_identity
+from .remote import RemoteResults, RemoteTier, make_claims, open_remote, push_pinned
+
+if TYPE_CHECKING:
+    from ..store.remote import RemoteStore
 
 
 @dataclass
@@ -46,22 +51,31 @@ class Session:
     pricing: Pricing
     asset_digests: dict[str, str]
     lock: dict[str, lockfile.LockEntry]
+    remote: RemoteStore | None = None          # the team's remote tier, if one is named
+    notice: Callable[[str], None] = field(default=lambda message: None, repr=False)
     _states: dict[TaskId, TaskState] | None = field(default=None, repr=False)
+    _remote_results: RemoteResults | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, spec_file: str, settings: Settings | None = None, *,
              only: tuple[str, ...] = (), notice: Callable[[str], None] | None = None,
-             backend_options: dict | None = None) -> Session:
+             backend_options: dict | None = None, generate: bool = True) -> Session:
+        """`generate=False` (pull): the backend only names the outputs it would make, so
+        paid renders can be fetched from the remote without an API key."""
         settings = settings or Settings()
         proj = project.open_project(spec_file, settings.cache, settings.state_dir)
         spec_settings = proj.spec.settings
         choice = backends.select(settings.backend, spec_settings.backend,
-                                 settings.api_key is not None)
+                                 settings.api_key is not None or not generate)
         if notice is not None:   # before anything else the command prints
             notice(f"backend: {choice.name} ({choice.reason})")
-        chosen = backends.make(choice, settings,
-                               region=settings.region or spec_settings.region,
-                               cache_dir=proj.cache_dir, **(backend_options or {}))
+        region = settings.region or spec_settings.region
+        if generate:
+            chosen = backends.make(choice, settings, region=region, cache_dir=proj.cache_dir,
+                                   **(backend_options or {}))
+        else:
+            chosen = backends.naming_only(choice, settings, region=region)
+        far = open_remote(settings)
         store = Store(proj.cache_dir)
         # Only paid work is journaled: a free task is simply done again (never stuck).
         journal: Journal | NullJournal = (
@@ -72,7 +86,8 @@ class Session:
         pricing = Pricing.for_region(settings.region or spec_settings.region, settings.prices)
         return cls(spec_file, proj, settings, choice, store, journal, chosen, plan, targets,
                    pricing, project.hash_assets(proj.spec),
-                   lockfile.read(proj.lock_for(chosen.paid)))
+                   lockfile.read(proj.lock_for(chosen.paid)), far,
+                   notice or (lambda message: None))
 
     @property
     def lock_path(self) -> str:
@@ -82,11 +97,14 @@ class Session:
     def states(self) -> dict[TaskId, TaskState]:
         """The whole plan assessed against the store, lock file and journal (once)."""
         if self._states is None:
+            if self.remote is not None:
+                self._remote_results = RemoteResults(self.remote, self.notice)
             self._states = assess(self.plan, self.store, self.lock,
                                   self.journal.live(self.backend.identity),
                                   self.asset_digests, paid=self.backend.paid,
                                   pricing=self.pricing,
-                                  asset_seconds=project.asset_seconds(self.project.spec))
+                                  asset_seconds=project.asset_seconds(self.project.spec),
+                                  remote=self._remote_results)
         return self._states
 
     @property
@@ -139,9 +157,12 @@ def check_budget(session: Session, *, max_cost: Money | None = None,
 def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
         max_cost: Money | None = None, no_spend: bool = False,
         resubmit_uncertain: bool = False, resubmit: tuple[str, ...] = (), reporter=None,
-        install_signals: bool = True) -> RunSummary:
+        install_signals: bool = True, generate: bool = True) -> RunSummary:
+    """Run the session's plan. `generate=False` (pull): whatever the remote has is
+    downloaded and local work is done, but nothing is generated — a generation the remote
+    lacks fails, saying so."""
     spec = session.project.spec
-    options = RunOptions(resubmit_uncertain=resubmit_uncertain,
+    options = RunOptions(generate=generate, resubmit_uncertain=resubmit_uncertain,
                          resubmit=resubmit_targets(session.plan, resubmit),
                          resubmit_command=lambda t: resubmit_command(session.spec_file, t),
                          limits=quotas.merge(spec, session.settings.limits),
@@ -159,18 +180,51 @@ def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
             states = session.states
             if max_cost is None and spec.settings.max_cost is not None:
                 max_cost = Money(spec.settings.max_cost)
-            check_budget(session, max_cost=max_cost, no_spend=no_spend)
+            if generate:
+                check_budget(session, max_cost=max_cost, no_spend=no_spend)
             options.max_cost = max_cost.amount if max_cost is not None else None
             book = _lock_book(session, states)
             executor = Executor(session.plan, states, store=session.store,
                                 journal=session.journal, backend=session.backend,
                                 reporter=report, spec_dir=session.project.spec_dir,
-                                lock=book, options=options, targets=session.targets)
+                                lock=book, options=options, targets=session.targets,
+                                remote=_remote_tier(session, report))
             return asyncio.run(_run_with_signals(executor, install_signals))
     finally:
         close = getattr(report, "close", None)   # a plain function may report too
         if close is not None:
             close()
+
+
+def pull(session: Session, **options) -> RunSummary:
+    """Download the current plan's results that the remote has and materialise the
+    renders; generate nothing (what the remote lacks fails, saying so)."""
+    if session.remote is None:
+        raise UsageError("pull needs a remote: --remote URL, WANFLOW_REMOTE or `remote` in "
+                         "the user config file")
+    return run(session, generate=False, **options)
+
+
+def push(spec_file: str, settings: Settings) -> dict:
+    """Upload what the spec's lock files (paid and preview) pin: objects and records."""
+    proj = project.open_project(spec_file, settings.cache, settings.state_dir)
+    far = open_remote(settings)
+    if far is None:
+        raise UsageError("push needs a remote: --remote URL, WANFLOW_REMOTE or `remote` in "
+                         "the user config file")
+    with Store(proj.cache_dir) as store:
+        return push_pinned(far, store, (proj.lock_path, proj.preview_lock_path))
+
+
+def _remote_tier(session: Session, report) -> RemoteTier | None:
+    if session.remote is None:
+        return None
+    notice = (lambda message: report(Event.NOTICE, message=message))
+    claims = (make_claims(session.remote, session.settings, notice)
+              if session.backend.paid else None)   # preview work is free: never claimed
+    checked = session._remote_results.checked if session._remote_results else ()
+    return RemoteTier(session.remote, session.store, report, claims=claims,
+                             checked=checked)
 
 
 def resubmit_targets(plan: planner.Plan, names: tuple[str, ...]) -> frozenset[TaskId]:
@@ -201,7 +255,7 @@ def _lock_book(session: Session, states: dict[TaskId, TaskState]) -> lockfile.Lo
     written it holds exactly the plan's tasks with their current keys and outputs."""
     identity = session.backend.identity
     entries = {tid: lockfile.entry_from_result(tid, s.record, lock_identity(tid, identity))
-               for tid, s in states.items() if s.record is not None}
+               for tid, s in states.items() if s.record is not None and s.status == CACHED}
     return lockfile.LockBook(session.lock_path, entries, on_disk=session.lock)
 
 
@@ -257,8 +311,9 @@ def status_report(session: Session) -> dict:
             "backend_reason": session.choice.reason,
             "lock": os.path.basename(session.lock_path),
             "totals": budget.totals(states),
+            "remote": [{"task": s.task} for s in states.values() if s.status == REMOTE],
             "stale": [{"task": s.task, "reason": s.reason} for s in states.values()
-                      if s.status != CACHED],
+                      if s.status not in (CACHED, REMOTE)],
             "in_flight": [{"task": e.task, "remote_id": e.remote_id, "state": e.state}
                           for e in live.values()],
             "outputs": outputs}

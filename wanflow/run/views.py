@@ -1,7 +1,7 @@
 """Text views of a session for people: the plan table, the status listing, the task graph."""
 from __future__ import annotations
 
-from ..plan.assess import CACHED
+from ..plan.assess import CACHED, REMOTE
 from ..plan.planner import Plan
 from . import budget
 from .session import Session
@@ -16,13 +16,16 @@ def plan_table(session: Session, *, explain: bool = False) -> str:
     for s in states.values():
         if s.status == CACHED and not explain:
             continue
-        if not s.priced:
+        if s.status == REMOTE:
+            cost = "       -"   # downloaded, not generated
+        elif not s.priced:
             cost = "price unknown"
         elif paid and s.cost:
             cost = f"{s.cost:8.2f}"
         else:
             cost = "       -"
-        secs = f"{s.billed_seconds:6.1f}" if s.status != CACHED and s.billed_seconds else "     -"
+        secs = f"{s.billed_seconds:6.1f}" if s.status not in (CACHED, REMOTE) \
+            and s.billed_seconds else "     -"
         line = f"{s.task:<{width}}  {s.status:<9}  {secs}  {cost:>8}  {s.reason}"
         if explain and s.key:
             line += f"\n{'':<{width}}  key {s.key}"
@@ -36,7 +39,8 @@ def plan_table(session: Session, *, explain: bool = False) -> str:
     else:
         money = (f"preview: free (on DashScope in {pricing.region}: {t['billed_seconds']:.1f} "
                  f"billed s, about {t['list_cost']:.2f} {pricing.currency}{unknown})")
-    foot = (f"{t['tasks']} tasks: {t['cached']} cached, {t['to_run']} to run, "
+    remote = f"{t['remote']} on the remote, " if t["remote"] else ""
+    foot = (f"{t['tasks']} tasks: {t['cached']} cached, {remote}{t['to_run']} to run, "
             f"{t['in_flight']} in flight; {money}")
     notes = [f"note: {note}" for note in session.plan.notes]
     return "\n".join([head, *rows, foot, *notes] if rows else [foot, *notes])
@@ -44,8 +48,12 @@ def plan_table(session: Session, *, explain: bool = False) -> str:
 
 def status_text(report: dict) -> str:
     t = report["totals"]
-    lines = [(f"{report['spec']} ({report['backend']}): {t['cached']}/{t['tasks']} tasks up "
-              f"to date, {t['to_run']} stale, {t['in_flight']} in flight")]
+    remote = f", {t['remote']} on the remote" if t["remote"] else ""
+    head = (f"{report['spec']} ({report['backend']}): {t['cached']}/{t['tasks']} tasks up to "
+            f"date{remote}, {t['to_run']} stale, {t['in_flight']} in flight")
+    lines = [head]
+    for item in report.get("remote", [])[:50]:
+        lines.append(f"  remote     {item['task']}  (wanflow pull or run downloads it)")
     for item in report["stale"][:50]:
         lines.append(f"  stale      {item['task']}  ({item['reason']})")
     if len(report["stale"]) > 50:

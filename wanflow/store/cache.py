@@ -8,8 +8,8 @@ Layout (by default `<spec dir>/.wanflow`)::
     journal.db         remote tasks in flight (`wanflow.store.journal`)
     run.lock           flock'ed by the run that uses the cache; holds its pid
 
-The two parts are kept apart so that a second tier (a team's remote store) can sit behind
-each of them without the executor knowing.
+The two parts are kept apart so that a second tier (a team's remote store,
+`wanflow.store.remote`) can sit behind each of them without this class knowing.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Self
 
 from ..errors import StoreError
 from .actions import ActionCache, Result
@@ -47,7 +48,7 @@ class Store:
         self.objects = ObjectStore(self.root)
         self.actions = ActionCache(self.root / "results.db")
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -22,8 +22,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import StoreError
-from .fs import (copy_and_hash, fsync_dir, hash_file, storage_error, temp_beside, try_reflink,
-                 unlink_quiet)
+from .fs import (
+    copy_and_hash,
+    fsync_dir,
+    hash_file,
+    storage_error,
+    temp_beside,
+    try_reflink,
+    unlink_quiet,
+)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _TMP_NAME = re.compile(r"(put|fetch)-\d+-[0-9a-f]{16}\.tmp\Z")   # what this store creates
@@ -81,8 +88,9 @@ class ObjectStore:
             name += suffix
         return name
 
-    def _install(self, tmp: str, digest: str, size: int) -> None:
-        """Rename a complete, fsync'ed temporary file into objects/ (no rewrite if present)."""
+    def install(self, tmp: str, digest: str, size: int) -> None:
+        """Rename a complete, fsync'ed temporary file of this store into objects/ (no
+        rewrite if present). The caller hashed it as it wrote it: `digest` is its hash."""
         dest = self.path(digest)
         try:
             if os.stat(dest).st_size == size:
@@ -150,7 +158,7 @@ class ObjectStore:
                 digest, size = copy_and_hash(src_f, fd)
             finally:
                 os.close(fd)
-            self._install(tmp, digest, size)
+            self.install(tmp, digest, size)
             tmp = None
             return digest, size
         except OSError as exc:
@@ -178,7 +186,7 @@ class ObjectStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            self._install(tmp, digest, len(data))
+            self.install(tmp, digest, len(data))
             tmp = None
         except OSError as exc:
             raise storage_error(exc, "writing an object", self.root) from exc
