@@ -140,13 +140,13 @@ def test_list_tasks_reads_data_and_tasks_shapes(emu):
 
 def test_regions_base_urls_and_identity():
     b = DashScopeBackend(api_key=KEY)
-    assert b.base_url == models.REGIONS["beijing"] and b.identity == "dashscope" and b.supports_upload
+    assert b.base_url == models.REGIONS["beijing"].classic_url and b.identity == "dashscope" and b.supports_upload
     b = DashScopeBackend(api_key=KEY, region="ap-southeast-1")
-    assert b.base_url == models.REGIONS["singapore"] and not b.supports_upload
+    assert b.base_url == models.REGIONS["singapore"].classic_url and not b.supports_upload
     b = DashScopeBackend(api_key=KEY, base_url="http://127.0.0.1:9/")
     assert b.base_url == "http://127.0.0.1:9/api/v1" and b.identity == "dashscope:custom"
     assert b.supports_upload
-    b = DashScopeBackend(api_key=KEY, base_url=models.REGIONS["virginia"] + "/")
+    b = DashScopeBackend(api_key=KEY, base_url=models.REGIONS["virginia"].classic_url + "/")
     assert b.identity == "dashscope" and b.region == "virginia"
     # Default first poll: near the expected generation time, longer for longer/larger clips.
     short = default_poll_first(build(shot("wan2.2-t2v-plus", size="832*480"), 1, {}, {}))
@@ -169,3 +169,31 @@ def test_the_key_never_shows_in_repr_pickle_or_any_error_seen():
     # Every error the tests above provoked went through `no_secret`.
     assert all(KEY not in str(e) for e in SEEN_ERRORS)
 
+
+
+# ---------------------------------------------------------------- workspace hosts, regions
+
+@pytest.mark.parametrize("region, region_id", [
+    ("beijing", "cn-beijing"), ("singapore", "ap-southeast-1"), ("virginia", "us-east-1"),
+    ("hongkong", "cn-hongkong"), ("tokyo", "ap-northeast-1"), ("frankfurt", "eu-central-1")])
+def test_a_workspace_selects_its_host_in_every_region(region, region_id):
+    b = DashScopeBackend(api_key=KEY, region=region, workspace="llm-abc123")
+    assert b.base_url == f"https://llm-abc123.{region_id}.maas.aliyuncs.com/api/v1"
+    assert b.identity == "dashscope" and b.region == region
+    assert b.supports_upload == (region == "beijing")
+    # the same host named by hand is recognised as official, with its region
+    named = DashScopeBackend(api_key=KEY, base_url=b.base_url)
+    assert named.identity == "dashscope" and named.region == region
+
+
+def test_classic_hosts_and_regions_without_one():
+    b = DashScopeBackend(api_key=KEY, region="cn-hongkong")
+    assert b.base_url == "https://cn-hongkong.dashscope.aliyuncs.com/api/v1"
+    for region in ("tokyo", "frankfurt"):
+        with pytest.raises(ConfigError) as info:
+            DashScopeBackend(api_key=KEY, region=region)
+        assert "--workspace" in str(info.value) and "WANFLOW_WORKSPACE" in str(info.value)
+    # a workspace id is one DNS label: it cannot steer the key to another host
+    for bad in ("evil.com/x", "a.b", "-x", "x" * 64, "ws@evil", ""):
+        with pytest.raises(ConfigError):
+            DashScopeBackend(api_key=KEY, workspace=bad or " ")

@@ -138,6 +138,11 @@ def _spec_options(f):
                      help="DashScope API base URL (e.g. an emulator's).")(f)
     f = click.option("--region", default=None, type=click.Choice(sorted(models.REGIONS)),
                      help="DashScope region.")(f)
+    # Read by _session from the context, so that the commands need not pass it along.
+    f = click.option("--workspace", default=None, metavar="ID", expose_value=False,
+                     callback=lambda ctx, _param, value: ctx.meta.update(workspace=value),
+                     help="Model Studio workspace: use its host (REGION's "
+                          "https://ID.REGION-ID.maas.aliyuncs.com); Wan 3.0 needs one.")(f)
     f = click.option("--only", "only", multiple=True, metavar="TARGET",
                      help="Restrict to SCENE, SCENE.SHOT or FILM (and what it needs).")(f)
     f = click.option("--prices", "prices_file", default=None, metavar="FILE",
@@ -152,8 +157,9 @@ def _session(spec_file, cache, backend, base_url, region, only, as_json, prices_
              **more):
     from .run.session import Session
 
+    workspace = click.get_current_context().meta.get("workspace")
     settings = _settings(cache=cache, backend=backend, base_url=base_url, region=region,
-                         prices_file=prices_file, **more)
+                         workspace=workspace, prices_file=prices_file, **more)
     session = Session.open(spec_file, settings, only=tuple(only), notice=_notice(as_json))
     for diag in session.project.spec.warnings:   # what validate warns about, every time
         _echo(diag, err=True)
@@ -182,7 +188,8 @@ def _notice(as_json):
 def plan(spec_file, cache, backend, base_url, region, only, prices_file, as_json, explain,
          max_cost, no_spend):
     """Show what a run would do, why, and what it would cost; spend nothing."""
-    from .run import session as sessions, views
+    from .run import session as sessions
+    from .run import views
 
     with _session(spec_file, cache, backend, base_url, region, only, as_json,
                   prices_file) as session:
@@ -233,7 +240,8 @@ def run(spec_file, cache, backend, base_url, region, only, prices_file, as_json,
 @_guarded
 def status(spec_file, cache, backend, base_url, region, only, prices_file, as_json, check):
     """What is up to date, what is stale, what is in flight, and who made each render."""
-    from .run import session as sessions, views
+    from .run import session as sessions
+    from .run import views
 
     with _session(spec_file, cache, backend, base_url, region, only, as_json,
                   prices_file) as session:

@@ -202,14 +202,65 @@ def dimensions(size: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+# ---- regions and hosts (reference §1.1, Wan 3.0 reference §4) ------------------------------
+
+
+@dataclass(frozen=True)
+class Region:
+    """A DashScope region: its id, its classic host, and what it offers."""
+
+    name: str                   # as wanflow spells it: beijing
+    id: str                     # as Alibaba spells it: cn-beijing
+    classic_host: str | None    # the shared `dashscope*` host; None: workspace hosts only
+    currency: str               # of its list prices
+    uploads: bool = False       # temporary storage for local files (getPolicy + OSS)
+
+    @property
+    def classic_url(self) -> str | None:
+        return f"https://{self.classic_host}/api/v1" if self.classic_host else None
+
+    def workspace_url(self, workspace: str) -> str:
+        """The workspace host: where Wan 3.0 is documented, recommended for production."""
+        return f"https://{workspace}.{self.id}.maas.aliyuncs.com/api/v1"
+
+
+REGIONS: dict[str, Region] = {r.name: r for r in (
+    Region("beijing", "cn-beijing", "dashscope.aliyuncs.com", "CNY", uploads=True),
+    Region("singapore", "ap-southeast-1", "dashscope-intl.aliyuncs.com", "USD"),
+    # ⚠ the docs say dashscope-us; SDK 2.0.2 maps us-east-1 to dashscope-intl instead.
+    Region("virginia", "us-east-1", "dashscope-us.aliyuncs.com", "USD"),
+    # ⚠ the classic host is in the SDK only; the currency of its prices is a guess.
+    Region("hongkong", "cn-hongkong", "cn-hongkong.dashscope.aliyuncs.com", "USD"),
+    # ⚠ no classic host is listed for Tokyo or Frankfurt: a workspace is needed there.
+    Region("tokyo", "ap-northeast-1", None, "USD"),
+    Region("frankfurt", "eu-central-1", None, "USD"),
+)}
+REGION_ALIASES = {**{r.id: r.name for r in REGIONS.values()}, "intl": "singapore"}
+UPLOAD_REGIONS = tuple(r.name for r in REGIONS.values() if r.uploads)  # getPolicy: Beijing only
+DEFAULT_REGION = "beijing"   # the SDK's default host, and ours
+REGION_CURRENCY = {r.name: r.currency for r in REGIONS.values()}
+# A workspace id is one DNS label of the host it selects: nothing else may reach the host name.
+WORKSPACE_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_WORKSPACE_HOST = re.compile(r"^https://[A-Za-z0-9-]+\.(?P<region>[a-z0-9-]+)\.maas\.aliyuncs\.com/api/v1$")
+DATA_URI_MAX_BYTES = 10 * 1024 * 1024  # ⚠ images sent inline when upload is unavailable
+
+
+def region_of_url(base_url: str) -> str | None:
+    """The region whose official host `base_url` (…/api/v1) is, classic or workspace; None
+    for any other server."""
+    for region in REGIONS.values():
+        if base_url == region.classic_url:
+            return region.name
+    m = _WORKSPACE_HOST.match(base_url)
+    return REGION_ALIASES.get(m.group("region")) if m else None
+
+
 # ---- prices (reference §9) ---------------------------------------------------------------
 # Per billed second, by region, model family and tier; "720P/silent" is the price of a silent
 # clip where a model bills audio apart (wan2.6 flash). ⚠ Indicative list prices gathered from
 # public pages, not a quote: plans label them so. Where a (region, model, tier) has no entry
 # here the plan says "price unknown"; a team's own prices (the user config file or --prices)
 # fill or override entries. Prices never come from a spec.
-DEFAULT_REGION = "beijing"   # the SDK's default host, and ours
-REGION_CURRENCY = {"beijing": "CNY", "singapore": "USD", "virginia": "USD"}
 PRICE_BASIS = "indicative list prices (reference §9); verify on your account"
 
 _INTERNATIONAL = {   # USD, Singapore ("international")
@@ -260,7 +311,6 @@ def billed_seconds(usage: dict | None, fallback: float) -> float:
 
 # Account-wide limits (reference §6).
 QUERY_QPS = 20.0          # GET /tasks/{id}, all tasks together
-POLICY_QPS = 100.0        # getPolicy per model
 TASK_TTL_SECONDS = 24 * 3600   # task ids and result URLs expire after 24 h
 UPLOAD_TTL_SECONDS = 48 * 3600  # oss:// temporary files live 48 h
 NEGATIVE_PROMPT_LIMIT = 500
@@ -278,12 +328,3 @@ def provider_time(epoch: float) -> str:
     return _dt.datetime.fromtimestamp(epoch, zone).strftime("%Y%m%d%H%M%S")
 
 
-REGIONS = {
-    "beijing": "https://dashscope.aliyuncs.com/api/v1",
-    "singapore": "https://dashscope-intl.aliyuncs.com/api/v1",
-    "virginia": "https://dashscope-us.aliyuncs.com/api/v1",  # ⚠ SDK 2.0.2 maps it to -intl
-}
-REGION_ALIASES = {"cn-beijing": "beijing", "ap-southeast-1": "singapore", "intl": "singapore",
-                  "us-east-1": "virginia"}
-UPLOAD_REGIONS = ("beijing",)  # temporary storage (getPolicy + OSS) exists only in Beijing
-DATA_URI_MAX_BYTES = 10 * 1024 * 1024  # ⚠ images sent inline when upload is unavailable

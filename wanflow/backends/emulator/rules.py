@@ -58,9 +58,10 @@ UPLOAD_TTL_SECONDS = 48 * 3600   # oss:// temporary files live 48 h (§7)
 # Task times carry no zone; the emulator reports Beijing time (§4.2 ⚠).
 PROVIDER_TZ = timezone(timedelta(hours=8))
 
-# Region names accepted by the emulator and their ids (§1.1); temporary uploads exist only
-# in Beijing (§7).
-REGION_IDS = {"beijing": "cn-beijing", "singapore": "ap-southeast-1", "virginia": "us-east-1"}
+# Region names accepted by the emulator and their ids (§1.1, Wan 3.0 §4); temporary uploads
+# exist only in Beijing (§7).
+REGION_IDS = {"beijing": "cn-beijing", "singapore": "ap-southeast-1", "virginia": "us-east-1",
+              "hongkong": "cn-hongkong", "tokyo": "ap-northeast-1", "frankfurt": "eu-central-1"}
 REGION_ALIASES = {**{rid: name for name, rid in REGION_IDS.items()}, "intl": "singapore"}
 UPLOAD_REGIONS = ("beijing",)
 
