@@ -197,3 +197,25 @@ def test_classic_hosts_and_regions_without_one():
     for bad in ("evil.com/x", "a.b", "-x", "x" * 64, "ws@evil", ""):
         with pytest.raises(ConfigError):
             DashScopeBackend(api_key=KEY, workspace=bad or " ")
+
+
+def test_refusals_before_any_spend():
+    """Wan 3.0 on a shared host, and local audio or video where nothing can be uploaded, are
+    refused before the run submits anything (session.check_backend asks for every task)."""
+    from wanflow.backends.base import Medium
+
+    voice, still = Medium("asset 'voice'", "audio/wav"), Medium("frame:a.x#1:last", "image/png")
+    classic = DashScopeBackend(api_key=KEY)
+    why = classic.refusal("wan3.0-video", [still])
+    assert why and "--workspace" in why and "workspace hosts only" in why
+    assert classic.refusal("wan3.0-video-prime-2026-09-01", []) is not None
+    assert classic.refusal("wan2.7-t2v", [voice]) is None          # Beijing uploads
+    assert DashScopeBackend(api_key=KEY, workspace="ws1").refusal("wan3.0-video", [voice]) is None
+    assert DashScopeBackend(api_key=KEY, base_url="http://127.0.0.1:9").refusal(
+        "wan3.0-video", []) is None                                 # a host the user named
+    intl = DashScopeBackend(api_key=KEY, region="singapore", workspace="ws1")
+    assert intl.refusal("wan3.0-video", [still]) is None           # images go inline
+    why = intl.refusal("wan3.0-video", [still, voice])
+    assert why and "asset 'voice'" in why and "https URL" in why
+    assert intl.refusal("wan3.0-video", [Medium("asset 'v'", "audio/wav", "https://e.com/v.wav")]) \
+        is None

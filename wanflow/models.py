@@ -1,9 +1,13 @@
-"""What each Wan model accepts: the per-model capability table, standard sizes, quotas and prices.
+"""What each Wan model accepts: the per-model capability table, standard sizes, regions and
+hosts, quotas and prices.
 
 Every fact about the provider that wanflow relies on lives here, so that when the API changes
 (or a fact marked ⚠ in the reference turns out wrong) there is one place to edit. The spec
-checker, the request builder, the DashScope backend, the emulator and the cost estimate all
-read this table.
+checker, the request builder, the DashScope backend and the cost estimate read this table
+(the emulator states the protocol on its own, on purpose). "the reference" is
+shared/reference/dashscope-wan-api.md; "the Wan 3.0 reference" is
+shared/reference/wan3-and-wan27-family.md, whose tags ([ALI], [COMFY], [3P]) are repeated
+where a fact comes from it.
 """
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ from dataclasses import dataclass
 VIDEO_SYNTHESIS = "services/aigc/video-generation/video-synthesis"
 IMAGE2VIDEO = "services/aigc/image2video/video-synthesis"  # kf2v models only
 
-RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4")
+ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4")
+ADAPTIVE = "adaptive"      # Wan 3.0: keep the first frame's aspect [ALI][COMFY]
+RATIOS = ASPECT_RATIOS + (ADAPTIVE,)   # every `ratio` some model takes
 DEFAULT_RATIO = "16:9"     # what the API assumes when a ratio-taking model gets none
 RESOLUTIONS = ("480P", "720P", "1080P")
 
@@ -33,6 +39,12 @@ SIZE_RATIO = {size: ratio for (_, ratio), size in SIZES.items()}
 MEDIA_TYPES = ("first_frame", "last_frame", "reference_image", "reference_video",
                "reference_voice", "reference_audio", "video", "first_clip", "driving_audio",
                "file", "link")
+# Documents Wan 3.0 takes as its `file` medium (⚠ the formats are not documented; ≤100 MB [3P]).
+DOCUMENT_EXTS = (".pdf", ".docx")
+DOCUMENT_MAX_BYTES = 100 * 1024 * 1024
+# A document or web page (`file`/`link`) reportedly needs enable_thinking on (⚠ [3P]): it is
+# sent as true unless the spec says otherwise.
+THINKING_WITH_DOCUMENTS = True
 # Valid media combinations of wan2.7-i2v (⚠ from two mirrors that agree).
 I2V_MEDIA_COMBOS = (
     frozenset({"first_frame"}), frozenset({"first_frame", "driving_audio"}),
@@ -63,27 +75,50 @@ class AudioLimits:
 AUDIO_LIMITS = AudioLimits()
 
 
+# Spec words for a duration the request does not give in seconds.
+AUTO = "auto"       # Wan 3.0: the model chooses the length
+SOURCE = "source"   # wan2.7-videoedit: as long as the clip it edits
+
+
 @dataclass(frozen=True)
 class Model:
     """Capabilities of one Wan video model (or family of dated snapshots)."""
 
     name: str
-    kind: str              # t2v | i2v | kf2v | r2v
+    kind: str              # t2v | i2v | kf2v | r2v | omni (Wan 3.0: text, frames or
+                           # references) | edit (wan2.7-videoedit: restyle a clip)
     protocol: str          # prompt | img_url | frames | references | media  (how inputs are sent)
     geometry: str          # size | resolution | resolution+ratio
     resolutions: tuple[str, ...]
     default_resolution: str
     durations: tuple[int, ...]
-    default_duration: int
+    default_duration: int | str   # seconds, or SOURCE
     prompt_limit: int      # characters; the API silently truncates beyond it (⚠ mirrors)
     fps: int = 30          # ⚠ some mirrors say 24 for 2.2/2.5
+    ratios: tuple[str, ...] = ASPECT_RATIOS   # resolution+ratio models
+    default_ratio: str | None = DEFAULT_RATIO  # None: not sent (the clip keeps its source's)
+    auto_duration: int | None = None     # what `duration: auto` is sent as
+    source_duration: int | None = None   # what `duration: source` is sent as
+    source_seconds: tuple[float, float] | None = None  # length of the clip an edit takes
     audio_input: bool = False     # accepts user audio (audio_url / driving_audio)
     auto_audio: bool = False      # generates a soundtrack when no audio is given
     audio_switch: bool = False    # takes parameters.audio (false = silent)
+    audio_setting: bool = False   # takes parameters.audio_setting auto|origin (videoedit)
     shot_type: bool = False       # takes parameters.shot_type single|multi
-    max_references: int = 0       # r2v: reference items in total
+    max_references: int = 0       # reference items in total
+    max_reference_images: int | None = None   # None: only the total applies
     max_reference_videos: int = 0
+    max_reference_audios: int = 0
+    reference_seconds: float | None = None    # total length of the reference videos, and of
+                                              # the reference audios (each kind apart)
+    max_seconds_with_references: int | None = None  # reference-video seconds + the clip
     max_duration_with_video: int | None = None  # r2v: duration cap when a reference video is given
+    frames_with_references: bool = True   # a first frame may come with references
+    documents: bool = False       # takes a `file` (document) or a `link` (web page)
+    dropped: tuple[str, ...] = () # spec fields of older models this one no longer takes
+    explicit_prompt_extend: bool = True   # send the API's default (true) when unset
+    workspace_only: bool = False  # documented on workspace hosts only
+    input_billing: str = "none"   # reference/source video seconds billed: none | all | capped
     fixed_duration: int | None = None   # kf2v: always this long, and `duration` is not sent
     voice_seconds: tuple[float, float] | None = None       # reference_voice length (wan2.7-r2v, ⚠)
     first_clip_seconds: tuple[float, float] | None = None  # first_clip length (wan2.7-i2v, ⚠)
@@ -99,11 +134,44 @@ class Model:
     def sends_duration(self) -> bool:
         return self.fixed_duration is None
 
-    def clip_seconds(self, requested: int | None) -> int:
-        """The length of the clip this model makes when asked for `requested` seconds."""
+    def duration_words(self) -> tuple[str, ...]:
+        """The words `duration` may be instead of seconds (`auto`, `source`)."""
+        return tuple(word for word, value in ((AUTO, self.auto_duration),
+                                              (SOURCE, self.source_duration))
+                     if value is not None)
+
+    def wire_duration(self, requested: int | str | None) -> int:
+        """What `parameters.duration` carries for a spec's `duration`."""
+        chosen = self.default_duration if requested is None else requested
+        if chosen == AUTO and self.auto_duration is not None:
+            return self.auto_duration
+        if chosen == SOURCE and self.source_duration is not None:
+            return self.source_duration
+        assert isinstance(chosen, int), f"{self.name} takes no duration {chosen!r}"
+        return chosen
+
+    def clip_seconds(self, requested: int | str | None,
+                     source: float | None = None) -> float | None:
+        """The length of the clip this model makes when asked for `requested`: None while
+        it cannot be known (the model chooses it; the source clip is not measured yet)."""
         if self.fixed_duration is not None:
             return self.fixed_duration
-        return requested if requested is not None else self.default_duration
+        chosen = self.default_duration if requested is None else requested
+        if chosen == AUTO:
+            return None
+        if chosen == SOURCE:
+            return source
+        return chosen
+
+    def longest_clip(self, requested: int | str | None) -> int:
+        """The longest clip `requested` can give: what a budget counts until the clip exists."""
+        known = self.clip_seconds(requested)
+        if known is not None:
+            return int(known)
+        if (self.default_duration if requested is None else requested) == SOURCE \
+                and self.source_seconds is not None:
+            return int(self.source_seconds[1])
+        return max(self.durations)
 
     @property
     def silent(self) -> bool:
@@ -112,17 +180,56 @@ class Model:
     @property
     def shot_text(self) -> bool:
         """Multi-shot is written as timestamped shot text in the prompt, not `shot_type`."""
-        return self.name.startswith("wan2.7")
+        return self.name.startswith(("wan2.7", "wan3"))
+
+    @property
+    def takes_references(self) -> bool:
+        return self.max_references > 0
 
     def allowed_sizes(self) -> tuple[str, ...]:
         return tuple(s for (tier, _), s in SIZES.items() if tier in self.resolutions)
 
 
-
 _2_to_15 = tuple(range(2, 16))
 _2_to_10 = tuple(range(2, 11))
+_2_to_30 = tuple(range(2, 31))
+
+
+def _wan3(name: str) -> Model:
+    """Wan 3.0 (Wan 3.0 reference §1): one model for text, first/last frames and references.
+    `-prime` has the same capabilities, faster and dearer [ALI][COMFY]."""
+    return Model(
+        name, "omni", "media", "resolution+ratio", RESOLUTIONS,
+        default_resolution="1080P",   # ⚠ [COMFY][3P]
+        durations=_2_to_30, default_duration=5,   # ⚠ default [COMFY][3P]
+        prompt_limit=20000,           # [COMFY][3P]; excess truncated
+        ratios=RATIOS, default_ratio=ADAPTIVE,   # ⚠ default [COMFY][3P]
+        auto_duration=-1,             # "smart duration" [COMFY][3P]
+        auto_audio=True, audio_switch=True,      # `audio`, default true [COMFY]
+        max_references=20, max_reference_images=10, max_reference_videos=5,
+        max_reference_audios=5,       # [ALI] ≤20 assets; per-type caps [COMFY]
+        reference_seconds=15.0,       # total per kind [COMFY]
+        max_seconds_with_references=30,   # reference-video seconds + output ≤ 30 [COMFY]
+        frames_with_references=False,     # request fails when mixed [COMFY][3P]
+        documents=True,
+        # ⚠ [COMFY][3P]; `audio` is the spec's name for audio_url
+        dropped=("negative_prompt", "size", "shot_type", "audio"),
+        # ⚠ sources conflict on prompt_extend (and on enable_thinking): send only when set
+        explicit_prompt_extend=False,
+        workspace_only=True,          # ⚠ only workspace hosts are listed [ALI]
+        input_billing="all",          # ⚠ [3P]: billed seconds likely include input video
+        images=WAN27_IMAGES)
+
 
 _TABLE = (
+    _wan3("wan3.0-video"),
+    _wan3("wan3.0-video-prime"),
+    # Wan 3.0 reference §2. ⚠ resolution default, source length, ratio list: [COMFY][3P].
+    Model("wan2.7-videoedit", "edit", "media", "resolution+ratio", ("720P", "1080P"), "1080P",
+          _2_to_10, SOURCE, 5000, auto_audio=True, audio_setting=True, default_ratio=None,
+          source_duration=0, source_seconds=(2.0, 10.0), max_references=4,
+          max_reference_images=4, input_billing="all",   # ⚠ input seconds possibly billed
+          images=WAN27_IMAGES),
     Model("wan2.7-t2v", "t2v", "prompt", "resolution+ratio", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 5000, audio_input=True, auto_audio=True, audio_switch=True,
           images=WAN27_IMAGES),
@@ -132,7 +239,7 @@ _TABLE = (
     Model("wan2.7-r2v", "r2v", "media", "resolution+ratio", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 5000, auto_audio=True, audio_switch=True, max_references=5,
           max_reference_videos=5, max_duration_with_video=10, images=WAN27_IMAGES,
-          voice_seconds=(1.0, 10.0)),
+          voice_seconds=(1.0, 10.0), input_billing="all"),
     Model("wan2.6-t2v", "t2v", "prompt", "size", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 1500, audio_input=True, auto_audio=True, shot_type=True),
     Model("wan2.6-i2v", "i2v", "img_url", "resolution", ("720P", "1080P"), "1080P",
@@ -142,10 +249,10 @@ _TABLE = (
           shot_type=True),
     Model("wan2.6-r2v", "r2v", "references", "size", ("720P", "1080P"), "1080P",
           _2_to_10, 5, 1500, auto_audio=True, audio_switch=True, shot_type=True,
-          max_references=5, max_reference_videos=3),
+          max_references=5, max_reference_videos=3, input_billing="capped"),
     Model("wan2.6-r2v-flash", "r2v", "references", "size", ("720P", "1080P"), "1080P",
           _2_to_10, 5, 1500, auto_audio=True, audio_switch=True, shot_type=True,
-          max_references=5, max_reference_videos=3),
+          max_references=5, max_reference_videos=3, input_billing="capped"),
     Model("wan2.5-t2v-preview", "t2v", "prompt", "size", RESOLUTIONS, "1080P", (5, 10), 5, 2000,
           audio_input=True, auto_audio=True, fps=24),
     Model("wan2.5-i2v-preview", "i2v", "img_url", "resolution", RESOLUTIONS, "1080P", (5, 10), 5,
@@ -294,13 +401,27 @@ _CHINA = {   # CNY, Beijing
 LIST_PRICES: dict[str, dict[str, dict[str, float]]] = {
     "beijing": _CHINA, "singapore": _INTERNATIONAL}
 
+# Wan 3.0 and wan2.7-videoedit have no official price table (Wan 3.0 reference §1.5, §2).
+# What third parties quote is shown beside "price unknown", labelled, and never used for an
+# estimate or a --max-cost check: a budget must not pass on a reseller's guess. A team that
+# knows its price puts it in the user config file's [prices].
+INDICATIVE_PRICES: dict[str, tuple[str, dict[str, dict[str, float]]]] = {   # by currency ⚠
+    "CNY": ("a third-party client's Beijing prices (Wan 3.0 reference §1.5)", {
+        "wan3.0-video": {"480P": 0.30, "720P": 0.60, "1080P": 1.20},
+        "wan3.0-video-prime": {"480P": 0.45, "720P": 0.90, "1080P": 1.80}}),
+    "USD": ("fal's resale prices (Wan 3.0 reference §1.5)", {
+        "wan3.0-video": {"480P": 0.05, "720P": 0.10, "1080P": 0.20},
+        "wan3.0-video-prime": {"480P": 0.068, "720P": 0.14, "1080P": 0.28}}),
+}
+
 
 def price_key(tier: str, silent: bool) -> str:
     return f"{tier}/silent" if silent else tier
 
 
 def billed_seconds(usage: dict | None, fallback: float) -> float:
-    """Billable seconds from a task's `usage` (field names vary by model generation)."""
+    """Billable seconds from a task's `usage` (field names vary by model generation; with
+    Wan 3.0's `duration: auto` only `usage` knows the length)."""
     if usage:
         for key in ("duration", "video_duration", "output_video_duration"):
             value = usage.get(key)
@@ -326,5 +447,3 @@ def provider_time(epoch: float) -> str:
 
     zone = _dt.timezone(_dt.timedelta(hours=PROVIDER_UTC_OFFSET_HOURS))
     return _dt.datetime.fromtimestamp(epoch, zone).strftime("%Y%m%d%H%M%S")
-
-

@@ -50,11 +50,7 @@ class PreviewBackend(BaseBackend):
     async def download(self, finished: Finished, dest: str) -> str:
         req, files = self._jobs.pop(finished.remote_id)
         await asyncio.to_thread(_render, req, files, dest)
-        digest = hashlib.sha256()
-        with open(dest, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return await asyncio.to_thread(_sha256, dest)
 
     async def cancel(self, remote_id: str) -> bool:
         return self._jobs.pop(remote_id, None) is not None
@@ -64,15 +60,21 @@ def _render(req: GenRequest, files: dict[str, str], dest: str) -> None:
     from .. import media  # PyAV loads only when something is rendered
 
     width, height = req.width, req.height
-    audio = image = None
+    audio = picture = None
     for blob in req.blobs:
         path = files.get(blob.digest)
         if path and blob.mime.startswith("audio/") and audio is None:
             audio = path
-        if path and blob.mime.startswith("image/") and image is None:
-            image = path
-    if req.aspect_from_input and image:
-        width, height = _follow_aspect(req.resolution, media.image_size(image))
+        if path and blob.mime.startswith(("image/", "video/")) and picture is None:
+            picture = (path, blob.mime)
+    if req.aspect_from_input and picture:   # the first frame, or the clip an edit restyles
+        path, mime = picture
+        if mime.startswith("image/"):
+            size = media.image_size(path)
+        else:
+            probe = media.probe(path)
+            size = (probe.width, probe.height)
+        width, height = _follow_aspect(req.resolution, size)
     scene, _, rest = req.label.partition(".")
     shot, _, take = rest.partition("#")
     card = media.PreviewCard(scene=scene, shot=shot, take=int(take or 1),
@@ -80,6 +82,14 @@ def _render(req: GenRequest, files: dict[str, str], dest: str) -> None:
                              duration=req.duration, width=width, height=height,
                              fps=req.fps, model=req.model)
     media.render_preview(card, dest, audio=audio)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _follow_aspect(tier: str, size: tuple[int, int]) -> tuple[int, int]:

@@ -205,7 +205,8 @@ def render_path(path: str, paid: bool) -> str:
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".bmp": "image/bmp",
          ".webp": "image/webp", ".wav": "audio/wav", ".mp3": "audio/mpeg", ".m4a": "audio/mp4",
-         ".mp4": "video/mp4", ".mov": "video/quicktime"}
+         ".mp4": "video/mp4", ".mov": "video/quicktime", ".pdf": "application/pdf",
+         ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 _EXTENSION = {mime: ext for ext, mime in reversed(_MIME.items())}   # the first spelling wins
 
 

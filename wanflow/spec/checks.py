@@ -26,34 +26,45 @@ from .nodes import REFERENCE_ROLES, Diagnostic, Shot, Where
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 AUDIO_EXTS = (".wav", ".mp3")
 VIDEO_EXTS = (".mp4", ".mov")
+_KINDS = (("image", IMAGE_EXTS), ("audio", AUDIO_EXTS), ("video", VIDEO_EXTS),
+          ("document", models.DOCUMENT_EXTS))
 
-ROLE_NEEDS = {  # what kind of medium each input role takes
-    "first_frame": "image", "last_frame": "image", "first_clip": "video",
-    "reference_image": "image", "reference_video": "video", "driving_audio": "audio",
+ROLE_NEEDS = {  # what kind of medium each input role takes (references: by their kind)
+    "first_frame": "image", "last_frame": "image", "first_clip": "video", "video": "video",
+    "driving_audio": "audio", "file": "document",
 }
+_LABELS = {"video": "source", "file": "document"}   # input roles the spec spells otherwise
 
 
 # --------------------------------------------------------------------------- helpers
 
 def media_kind(path_or_url: str | None) -> str | None:
-    """image | audio | video from the file extension (URL query and fragment ignored)."""
+    """image | audio | video | document from the file extension (URL query and fragment
+    ignored)."""
     if not path_or_url:
         return None
     tail = re.split(r"[?#]", path_or_url, maxsplit=1)[0].lower()
-    for kind, exts in (("image", IMAGE_EXTS), ("audio", AUDIO_EXTS), ("video", VIDEO_EXTS)):
+    for kind, exts in _KINDS:
         if tail.endswith(exts):
             return kind
     return None
 
 
 def exts_of(kind: str) -> str:
-    return ", ".join({"image": IMAGE_EXTS, "audio": AUDIO_EXTS, "video": VIDEO_EXTS}[kind])
+    return ", ".join(dict(_KINDS)[kind])
 
 
-def clip_seconds(shot: Shot) -> int | None:
-    """The length of a shot's clip (None when its model is unknown)."""
+def clip_seconds(shot: Shot) -> float | None:
+    """The length of a shot's clip, when the spec alone tells it (None when its model is
+    unknown, the model chooses the length, or it is the length of a clip not measured)."""
     info = models.lookup(shot.model) if shot.model else None
     return info.clip_seconds(shot.duration) if info is not None else None
+
+
+def longest_clip(shot: Shot) -> int | None:
+    """The longest a shot's clip can be (None when its model is unknown)."""
+    info = models.lookup(shot.model) if shot.model else None
+    return info.longest_clip(shot.duration) if info is not None else None
 
 
 # --------------------------------------------------------------------------- small checks
@@ -155,7 +166,8 @@ def _check_assets(ctx: Context, out: Report) -> None:
         if asset.path is not None and name not in ctx.bad_assets and media_kind(asset.path) is None:
             out.error(ctx.asset(name), (
                 f"asset '{name}': cannot tell the media type of '{asset.path}'; use an image "
-                f"({exts_of('image')}), audio ({exts_of('audio')}) or video ({exts_of('video')}) file"))
+                f"({exts_of('image')}), audio ({exts_of('audio')}), video ({exts_of('video')}) "
+                f"or document ({exts_of('document')}) file"))
 
 
 def _kind_of(ctx: Context, name: str) -> str | None:
@@ -171,7 +183,8 @@ def _a(word: str) -> str:
 
 def _check_asset_ref(ctx: Context, out: Report, name: str, need: str | None, where: Where,
                      what: str) -> None:
-    """`name` must be a declared asset of media kind `need` (None: image or video)."""
+    """`name` must be a declared asset of media kind `need` (None: image, video or audio,
+    as a reference may be)."""
     if name in ctx.bad_assets:
         return
     if name not in ctx.spec.assets:
@@ -182,12 +195,13 @@ def _check_asset_ref(ctx: Context, out: Report, name: str, need: str | None, whe
     if kind is None:
         asset = ctx.spec.assets[name]
         if asset.url and need is None:
-            out.error(where, f"{what}: cannot tell whether URL asset '{name}' is an image or a "
-                      "video; use a URL whose path ends in a media extension")
+            out.error(where, f"{what}: cannot tell whether URL asset '{name}' is an image, a "
+                      "video or audio; use a URL whose path ends in a media extension")
         return
     if need is None:
-        if kind not in ("image", "video"):
-            out.error(where, f"{what} must be an image or a video, but asset '{name}' is {kind}")
+        if kind not in ("image", "video", "audio"):
+            out.error(where, f"{what} must be an image, a video or audio, but asset '{name}' "
+                      f"is {_a(kind)}")
     elif kind != need:
         out.error(where, f"{what} must be {_a(need)} ({exts_of(need)}), but asset '{name}' is "
                   f"{_a(kind)}")
@@ -197,7 +211,8 @@ def _check_shot_refs(ctx: Context, out: Report, shot: Shot, qids: set[str]) -> N
     q = shot.qid
     src = ctx.shot(q)
     for i, item in enumerate(shot.inputs):
-        label = item.role.replace("_", " ") if item.role not in REFERENCE_ROLES else "a reference"
+        label = ("a reference" if item.role in REFERENCE_ROLES
+                 else _LABELS.get(item.role, item.role.replace("_", " ")))
         if item.asset is not None:
             need = None if item.role in REFERENCE_ROLES else ROLE_NEEDS.get(item.role)
             _check_asset_ref(ctx, out, item.asset, need, src.at("input", i), label)
@@ -232,8 +247,8 @@ def _check_transitions(ctx: Context, out: Report) -> None:
             shortest, qid = min(lengths)
             if t.seconds >= shortest:
                 out.error(ctx.scene(scene.id).at("transition"), (
-                    f"a {t.seconds:g} s crossfade is not shorter than shot '{qid}' ({shortest} s); "
-                    "keep crossfades shorter than every clip they join"))
+                    f"a {t.seconds:g} s crossfade is not shorter than shot '{qid}' "
+                    f"({shortest:g} s); keep crossfades shorter than every clip they join"))
 
 
 def _check_cycles(ctx: Context, out: Report) -> None:
@@ -282,3 +297,4 @@ def _check_films(ctx: Context, out: Report) -> None:
         if film.audio is not None:
             _check_asset_ref(ctx, out, film.audio.asset, "audio", src.at("audio"),
                              "a film's audio")
+

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Self
@@ -22,7 +22,7 @@ from ...errors import BackendError, ConfigError, SubmitUncertain
 from ...plan.request import GenRequest, substitute
 from ...run.pacing import Pacer
 from ...settings import Secret
-from ..base import BaseBackend, Finished, Submitted
+from ..base import BaseBackend, Finished, Medium, Submitted
 from .download import DOWNLOAD_ATTEMPTS, download_video
 from .errors import RETRY_BACKOFF, UNCERTAIN_ADVICE, api_error
 from .polling import QPS_HEADROOM, PollSchedule, default_poll_first, wait_for_task
@@ -148,6 +148,26 @@ class DashScopeBackend(BaseBackend):
         return api_error(resp, op=op, scrub=self._key.scrub, base_url=self.base_url)
 
     # ------------------------------------------------------------------ submit
+
+    def refusal(self, model: str, inputs: Sequence[Medium]) -> str | None:
+        """A model documented on workspace hosts only, on a classic host; a local input the
+        server could not receive (no temporary storage, and not an image to send inline)."""
+        info = models.lookup(model)
+        if info is not None and info.workspace_only and self.endpoint.host == "classic":
+            return (f"{model} is documented on workspace hosts only, and {self.base_url} is "
+                    "the region's shared host (whether it accepts the model is unknown): pass "
+                    "--workspace ID (or set WANFLOW_WORKSPACE, or `workspace` in the user "
+                    "config file), or name the host with --base-url")
+        if self.supports_upload:
+            return None
+        where = f"region {self.region}" if self.region else self.base_url
+        for medium in inputs:
+            if medium.url is None and not medium.mime.startswith("image/"):
+                return (f"input {medium.name} ({medium.mime}) is a local file and {where} has "
+                        f"no temporary storage for it (only "
+                        f"{', '.join(models.UPLOAD_REGIONS)} has; images alone go inline): "
+                        "host it at an https URL and declare the asset as {url: https://...}")
+        return None
 
     async def prepare(self, request: GenRequest, files: dict[str, str]) -> None:
         """Upload the request's local inputs now (cached), so `submit` only POSTs."""
