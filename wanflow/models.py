@@ -1,5 +1,5 @@
 """What each Wan model accepts: the per-model capability table, standard sizes, regions and
-hosts, quotas and prices.
+hosts, lifecycle, quotas and prices.
 
 Every fact about the provider that wanflow relies on lives here, so that when the API changes
 (or a fact marked ⚠ in the reference turns out wrong) there is one place to edit. The spec
@@ -11,6 +11,7 @@ where a fact comes from it.
 """
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 
@@ -79,6 +80,10 @@ AUDIO_LIMITS = AudioLimits()
 AUTO = "auto"       # Wan 3.0: the model chooses the length
 SOURCE = "source"   # wan2.7-videoedit: as long as the clip it edits
 
+# Lifecycle (Wan 3.0 reference §5): GA, preview (may change or be withdrawn), legacy
+# (superseded: Alibaba moved the 2.1–2.6 docs under "legacy video models" on 2026-10-11).
+GA, PREVIEW, LEGACY = "GA", "preview", "legacy"
+
 
 @dataclass(frozen=True)
 class Model:
@@ -95,6 +100,8 @@ class Model:
     default_duration: int | str   # seconds, or SOURCE
     prompt_limit: int      # characters; the API silently truncates beyond it (⚠ mirrors)
     fps: int = 30          # ⚠ some mirrors say 24 for 2.2/2.5
+    status: str = GA       # GA | preview | legacy
+    snapshots: tuple[str, ...] = ()   # dated ids in use (any `NAME-YYYY-MM-DD` is accepted)
     ratios: tuple[str, ...] = ASPECT_RATIOS   # resolution+ratio models
     default_ratio: str | None = DEFAULT_RATIO  # None: not sent (the clip keeps its source's)
     auto_duration: int | None = None     # what `duration: auto` is sent as
@@ -203,6 +210,7 @@ def _wan3(name: str) -> Model:
         default_resolution="1080P",   # ⚠ [COMFY][3P]
         durations=_2_to_30, default_duration=5,   # ⚠ default [COMFY][3P]
         prompt_limit=20000,           # [COMFY][3P]; excess truncated
+        status=PREVIEW,               # ⚠ [ALI] API reference says preview; 3P claim GA
         ratios=RATIOS, default_ratio=ADAPTIVE,   # ⚠ default [COMFY][3P]
         auto_duration=-1,             # "smart duration" [COMFY][3P]
         auto_audio=True, audio_switch=True,      # `audio`, default true [COMFY]
@@ -232,49 +240,50 @@ _TABLE = (
           images=WAN27_IMAGES),
     Model("wan2.7-t2v", "t2v", "prompt", "resolution+ratio", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 5000, audio_input=True, auto_audio=True, audio_switch=True,
-          images=WAN27_IMAGES),
+          images=WAN27_IMAGES, snapshots=("wan2.7-t2v-2026-04-25", "wan2.7-t2v-2026-06-12")),
     Model("wan2.7-i2v", "i2v", "media", "resolution", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 5000, audio_input=True, auto_audio=True, audio_switch=True,
-          images=WAN27_IMAGES, first_clip_seconds=(2.0, 10.0)),
+          images=WAN27_IMAGES, first_clip_seconds=(2.0, 10.0),
+          snapshots=("wan2.7-i2v-2026-04-25",)),
     Model("wan2.7-r2v", "r2v", "media", "resolution+ratio", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 5000, auto_audio=True, audio_switch=True, max_references=5,
           max_reference_videos=5, max_duration_with_video=10, images=WAN27_IMAGES,
-          voice_seconds=(1.0, 10.0), input_billing="all"),
+          voice_seconds=(1.0, 10.0), input_billing="all", snapshots=("wan2.7-r2v-2026-06-12",)),
     Model("wan2.6-t2v", "t2v", "prompt", "size", ("720P", "1080P"), "1080P",
-          _2_to_15, 5, 1500, audio_input=True, auto_audio=True, shot_type=True),
+          _2_to_15, 5, 1500, audio_input=True, auto_audio=True, shot_type=True, status=LEGACY),
     Model("wan2.6-i2v", "i2v", "img_url", "resolution", ("720P", "1080P"), "1080P",
-          _2_to_15, 5, 1500, audio_input=True, auto_audio=True, shot_type=True),
+          _2_to_15, 5, 1500, audio_input=True, auto_audio=True, shot_type=True, status=LEGACY),
     Model("wan2.6-i2v-flash", "i2v", "img_url", "resolution", ("720P", "1080P"), "1080P",
           _2_to_15, 5, 1500, audio_input=True, auto_audio=True, audio_switch=True,
-          shot_type=True),
+          shot_type=True, status=LEGACY),
     Model("wan2.6-r2v", "r2v", "references", "size", ("720P", "1080P"), "1080P",
           _2_to_10, 5, 1500, auto_audio=True, audio_switch=True, shot_type=True,
-          max_references=5, max_reference_videos=3, input_billing="capped"),
+          max_references=5, max_reference_videos=3, input_billing="capped", status=LEGACY),
     Model("wan2.6-r2v-flash", "r2v", "references", "size", ("720P", "1080P"), "1080P",
           _2_to_10, 5, 1500, auto_audio=True, audio_switch=True, shot_type=True,
-          max_references=5, max_reference_videos=3, input_billing="capped"),
+          max_references=5, max_reference_videos=3, input_billing="capped", status=LEGACY),
     Model("wan2.5-t2v-preview", "t2v", "prompt", "size", RESOLUTIONS, "1080P", (5, 10), 5, 2000,
-          audio_input=True, auto_audio=True, fps=24),
+          audio_input=True, auto_audio=True, fps=24, status=LEGACY),
     Model("wan2.5-i2v-preview", "i2v", "img_url", "resolution", RESOLUTIONS, "1080P", (5, 10), 5,
-          2000, audio_input=True, auto_audio=True, fps=24),
+          2000, audio_input=True, auto_audio=True, fps=24, status=LEGACY),
     Model("wan2.2-t2v-plus", "t2v", "prompt", "size", ("480P", "1080P"), "1080P", (5,), 5, 800,
-          fps=24),
+          fps=24, status=LEGACY),
     Model("wan2.2-i2v-plus", "i2v", "img_url", "resolution", ("480P", "1080P"), "1080P", (5,), 5,
-          800, fps=24),
+          800, fps=24, status=LEGACY),
     Model("wan2.2-i2v-flash", "i2v", "img_url", "resolution", RESOLUTIONS, "720P", (5,), 5, 800,
-          fps=24),
+          fps=24, status=LEGACY),
     Model("wan2.2-kf2v-flash", "kf2v", "frames", "resolution", RESOLUTIONS, "720P", (5,), 5, 800,
-          fps=24, fixed_duration=5),
+          fps=24, fixed_duration=5, status=LEGACY),
     Model("wanx2.1-t2v-turbo", "t2v", "prompt", "size", ("480P", "720P"), "720P", (5,), 5, 800,
-          concurrency=2, submit_rps=2),
+          concurrency=2, submit_rps=2, status=LEGACY),
     Model("wanx2.1-t2v-plus", "t2v", "prompt", "size", ("720P",), "720P", (5,), 5, 800,
-          concurrency=2, submit_rps=2),
+          concurrency=2, submit_rps=2, status=LEGACY),
     Model("wanx2.1-i2v-turbo", "i2v", "img_url", "resolution", ("480P", "720P"), "720P",
-          (3, 4, 5), 5, 800, concurrency=2, submit_rps=2),
+          (3, 4, 5), 5, 800, concurrency=2, submit_rps=2, status=LEGACY),
     Model("wanx2.1-i2v-plus", "i2v", "img_url", "resolution", ("720P",), "720P", (5,), 5, 800,
-          concurrency=2, submit_rps=2),
+          concurrency=2, submit_rps=2, status=LEGACY),
     Model("wanx2.1-kf2v-plus", "kf2v", "frames", "resolution", ("720P",), "720P", (5,), 5, 800,
-          fixed_duration=5, concurrency=2, submit_rps=2),
+          fixed_duration=5, concurrency=2, submit_rps=2, status=LEGACY),
 )
 
 MODELS: dict[str, Model] = {m.name: m for m in _TABLE}
@@ -294,6 +303,30 @@ def lookup(name: str) -> Model | None:
     if m:
         return lookup(m.group("base"))
     return None
+
+
+# ---- lifecycle (Wan 3.0 reference §5) ------------------------------------------------------
+# A dated snapshot is retired after a 30-day notice, a mainline id after three months; calls
+# fail after retirement [ALI]. Dates by model or snapshot id, "YYYY-MM-DD". None is published
+# for any Wan model yet (⚠ a 2026-10-14 wan2.6 retirement circulates but no source has it).
+RETIREMENTS: dict[str, str] = {}
+RETIREMENT_WARNING_DAYS = 30
+
+
+def today() -> datetime.date:
+    """Today's date, for retirement warnings (the one place the clock is read; tests set it)."""
+    return datetime.date.today()
+
+
+def retirement(name: str) -> datetime.date | None:
+    """When `name` (a model, alias or snapshot id) stops working, if a date is published:
+    its own date, else its family's."""
+    info = lookup(name)
+    for candidate in (name, info.name if info else None):
+        if candidate and candidate in RETIREMENTS:
+            return datetime.date.fromisoformat(RETIREMENTS[candidate])
+    return None
+
 
 
 def model_names() -> tuple[str, ...]:
@@ -443,7 +476,5 @@ PROVIDER_UTC_OFFSET_HOURS = 8
 
 def provider_time(epoch: float) -> str:
     """`YYYYMMDDhhmmss` in the provider's zone, as the task-list filters take it."""
-    import datetime as _dt
-
-    zone = _dt.timezone(_dt.timedelta(hours=PROVIDER_UTC_OFFSET_HOURS))
-    return _dt.datetime.fromtimestamp(epoch, zone).strftime("%Y%m%d%H%M%S")
+    zone = datetime.timezone(datetime.timedelta(hours=PROVIDER_UTC_OFFSET_HOURS))
+    return datetime.datetime.fromtimestamp(epoch, zone).strftime("%Y%m%d%H%M%S")

@@ -458,8 +458,10 @@ def _settings(value: Any) -> SpecSettings:
                     float(rps) if isinstance(rps, (int, float)) else None))
     cost = value.get("max_cost")
     backend = value.get("backend")
+    accepted = value.get("accept_status")
     return SpecSettings(backend=backend if isinstance(backend, str) else "auto",
                         region=_opt_str(value.get("region")),
                         cache=_opt_str(value.get("cache")),
                         max_cost=float(cost) if isinstance(cost, (int, float)) else None,
-                        limits=tuple(limits))
+                        limits=tuple(limits),
+                        accept_status=tuple(s for s in _list(accepted) if isinstance(s, str)))

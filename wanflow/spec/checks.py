@@ -7,7 +7,9 @@ in `model_rules.py`; this module does the rest:
 
 - unique ids and names; references to assets, shots, scenes and templates resolve
   (with "did you mean"); a shot cannot use its own output; dependency cycles;
-- assets of the right media kind for where they are used; crossfades shorter than clips.
+- assets of the right media kind for where they are used; crossfades shorter than clips;
+- the lifecycle of the models used: a warning for a preview or legacy model (unless the
+  spec accepts that status) and for one near or past its retirement date.
 
 Path rules need the file system (symlinks are followed): `paths.py`.
 """
@@ -146,6 +148,7 @@ def check(ctx: Context) -> list[Diagnostic]:
     _check_transitions(ctx, out)
     _check_cycles(ctx, out)
     _check_films(ctx, out)
+    _check_lifecycle(ctx, out)
     return out.items
 
 
@@ -298,3 +301,36 @@ def _check_films(ctx: Context, out: Report) -> None:
             _check_asset_ref(ctx, out, film.audio.asset, "audio", src.at("audio"),
                              "a film's audio")
 
+
+def _check_lifecycle(ctx: Context, out: Report) -> None:
+    """One warning per model id the spec uses (at its first use) that is in preview, legacy
+    (unless `settings.accept_status` lists that status), or retiring within
+    RETIREMENT_WARNING_DAYS of today, or retired."""
+    accepted = set(ctx.spec.settings.accept_status)
+    first_use: dict[str, Shot] = {}
+    for shot in ctx.spec.shots():
+        if shot.model and not ctx.shot(shot.qid).skip_model_rules:
+            first_use.setdefault(shot.model, shot)
+    today = models.today()
+    for name, shot in first_use.items():
+        info = models.lookup(name)
+        if info is None:
+            continue
+        where = ctx.shot(shot.qid).at("model")
+        users = sum(1 for s in ctx.spec.shots() if s.model == name)
+        used = f" (used by {users} shots)" if users > 1 else ""
+        if info.status in (models.PREVIEW, models.LEGACY) and info.status not in accepted:
+            why = ("it may change or be withdrawn" if info.status == models.PREVIEW
+                   else "Alibaba lists it among the legacy video models")
+            out.warning(where, f"{name} is a {info.status} model{used}: {why}; add "
+                        f"`accept_status: [{info.status}]` under `settings` to use it on purpose")
+        ends = models.retirement(name)
+        if ends is None:
+            continue
+        days = (ends - today).days
+        if days < 0:
+            out.warning(where, f"{name} was retired on {ends.isoformat()}{used}: calls to it "
+                        "fail; move to a current model")
+        elif days <= models.RETIREMENT_WARNING_DAYS:
+            out.warning(where, f"{name} retires on {ends.isoformat()}, in {days} days{used}; "
+                        "move to a current model before then")

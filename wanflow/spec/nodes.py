@@ -193,6 +193,7 @@ class SpecSettings:
     cache: str | None = None       # store directory, relative to the spec's directory
     max_cost: float | None = None
     limits: tuple[ModelLimit, ...] = ()
+    accept_status: tuple[str, ...] = ()   # model statuses used on purpose: preview, legacy
 
 
 @dataclass(frozen=True)
