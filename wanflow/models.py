@@ -168,7 +168,7 @@ class Model:
             return None
         if chosen == SOURCE:
             return source
-        return chosen
+        return int(chosen)
 
     def longest_clip(self, requested: int | str | None) -> int:
         """The longest clip `requested` can give: what a budget counts until the clip exists."""

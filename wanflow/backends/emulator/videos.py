@@ -82,7 +82,7 @@ class Renderer:
             media.render_preview(card, dest, audio=audio)
             return dest
 
-    def _tone(self, workdir: str, seconds: int) -> str:
+    def _tone(self, workdir: str, seconds: float) -> str:
         """A soft beeping WAV standing in for generated audio (standard library only)."""
         path = os.path.join(workdir, "audio", f"tone-{seconds}s.wav")
         with self._lock:
