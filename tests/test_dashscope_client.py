@@ -140,13 +140,13 @@ def test_list_tasks_reads_data_and_tasks_shapes(emu):
 
 def test_regions_base_urls_and_identity():
     b = DashScopeBackend(api_key=KEY)
-    assert b.base_url == models.REGIONS["beijing"] and b.identity == "dashscope" and b.supports_upload
+    assert b.base_url == models.REGIONS["beijing"].classic_url and b.identity == "dashscope" and b.supports_upload
     b = DashScopeBackend(api_key=KEY, region="ap-southeast-1")
-    assert b.base_url == models.REGIONS["singapore"] and not b.supports_upload
+    assert b.base_url == models.REGIONS["singapore"].classic_url and not b.supports_upload
     b = DashScopeBackend(api_key=KEY, base_url="http://127.0.0.1:9/")
     assert b.base_url == "http://127.0.0.1:9/api/v1" and b.identity == "dashscope:custom"
     assert b.supports_upload
-    b = DashScopeBackend(api_key=KEY, base_url=models.REGIONS["virginia"] + "/")
+    b = DashScopeBackend(api_key=KEY, base_url=models.REGIONS["virginia"].classic_url + "/")
     assert b.identity == "dashscope" and b.region == "virginia"
     # Default first poll: near the expected generation time, longer for longer/larger clips.
     short = default_poll_first(build(shot("wan2.2-t2v-plus", size="832*480"), 1, {}, {}))
@@ -192,3 +192,53 @@ def test_an_emulators_time_scale_is_honoured_only_from_this_machine():
     for junk in ("nan", "inf", "0", "-4", "fast", "1e9"):
         scale["value"] = junk
         assert submitted("http://127.0.0.1:9/api/v1").time_scale == 1.0
+
+
+# ---------------------------------------------------------------- workspace hosts, regions
+
+@pytest.mark.parametrize("region, region_id", [
+    ("beijing", "cn-beijing"), ("singapore", "ap-southeast-1"), ("virginia", "us-east-1"),
+    ("hongkong", "cn-hongkong"), ("tokyo", "ap-northeast-1"), ("frankfurt", "eu-central-1")])
+def test_a_workspace_selects_its_host_in_every_region(region, region_id):
+    b = DashScopeBackend(api_key=KEY, region=region, workspace="llm-abc123")
+    assert b.base_url == f"https://llm-abc123.{region_id}.maas.aliyuncs.com/api/v1"
+    assert b.identity == "dashscope" and b.region == region
+    assert b.supports_upload == (region == "beijing")
+    # the same host named by hand is recognised as official, with its region
+    named = DashScopeBackend(api_key=KEY, base_url=b.base_url)
+    assert named.identity == "dashscope" and named.region == region
+
+
+def test_classic_hosts_and_regions_without_one():
+    b = DashScopeBackend(api_key=KEY, region="cn-hongkong")
+    assert b.base_url == "https://cn-hongkong.dashscope.aliyuncs.com/api/v1"
+    for region in ("tokyo", "frankfurt"):
+        with pytest.raises(ConfigError) as info:
+            DashScopeBackend(api_key=KEY, region=region)
+        assert "--workspace" in str(info.value) and "WANFLOW_WORKSPACE" in str(info.value)
+    # a workspace id is one DNS label: it cannot steer the key to another host
+    for bad in ("evil.com/x", "a.b", "-x", "x" * 64, "ws@evil", ""):
+        with pytest.raises(ConfigError):
+            DashScopeBackend(api_key=KEY, workspace=bad or " ")
+
+
+def test_refusals_before_any_spend():
+    """Wan 3.0 on a shared host, and local audio or video where nothing can be uploaded, are
+    refused before the run submits anything (session.check_backend asks for every task)."""
+    from wanflow.backends.base import Medium
+
+    voice, still = Medium("asset 'voice'", "audio/wav"), Medium("frame:a.x#1:last", "image/png")
+    classic = DashScopeBackend(api_key=KEY)
+    why = classic.refusal("wan3.0-video", [still])
+    assert why and "--workspace" in why and "workspace hosts only" in why
+    assert classic.refusal("wan3.0-video-prime-2026-09-01", []) is not None
+    assert classic.refusal("wan2.7-t2v", [voice]) is None          # Beijing uploads
+    assert DashScopeBackend(api_key=KEY, workspace="ws1").refusal("wan3.0-video", [voice]) is None
+    assert DashScopeBackend(api_key=KEY, base_url="http://127.0.0.1:9").refusal(
+        "wan3.0-video", []) is None                                 # a host the user named
+    intl = DashScopeBackend(api_key=KEY, region="singapore", workspace="ws1")
+    assert intl.refusal("wan3.0-video", [still]) is None           # images go inline
+    why = intl.refusal("wan3.0-video", [still, voice])
+    assert why and "asset 'voice'" in why and "https URL" in why
+    assert intl.refusal("wan3.0-video", [Medium("asset 'v'", "audio/wav", "https://e.com/v.wav")]) \
+        is None

@@ -176,8 +176,21 @@ def test_oversized_inline_image_is_a_config_error(tmp_path, monkeypatch):
         raise AssertionError("nothing may be sent")
 
     backend = DashScopeBackend(api_key=KEY, region="intl", transport=httpx.MockTransport(refuse))
-    assert backend.base_url == models.REGIONS["singapore"]
+    assert backend.base_url == models.REGIONS["singapore"].classic_url
     err = expect(ConfigError, backend.submit(req, files))
     assert "hero.png" in str(err) and "https URL" in str(err)
 
 
+
+
+def test_uploads_keep_the_files_extension(emu, tmp_path):
+    """Store objects have no extension; the object uploaded is named `DIGEST.wav` (or .png):
+    the service reads the type from the name (mimetypes knows no extension for audio/wav)."""
+    blobs, files = local_blobs(tmp_path)
+    stored = {}
+    for digest, path in files.items():   # as the store keeps them: by digest, no extension
+        stored[digest] = str(tmp_path / digest)
+        os.replace(path, stored[digest])
+    run(make(emu.base_url, tmp_path).submit(build(I2V_MEDIA, 1, blobs, {}), stored))
+    names = sorted(key.rsplit("/", 1)[1] for key in emu.objects())
+    assert names == sorted([f"{blobs['asset:a'].digest}.png", f"{blobs['asset:s'].digest}.wav"])

@@ -53,7 +53,10 @@ def test_client_table_agrees_with_the_emulator(name):
     assert client.resolutions == rule.resolutions
     assert client.default_resolution == rule.default_resolution
     assert client.durations == rule.durations
-    assert client.default_duration == rule.default_duration
+    # A default may be a word (`source`); the emulator states what goes on the wire.
+    assert client.wire_duration(None) == rule.default_duration
+    assert (client.ratios, client.default_ratio) == (rule.ratios, rule.default_ratio)
+    assert ("negative_prompt" not in client.dropped) == rule.negative_prompt
     if client.fixed_duration is not None:
         assert rule.durations == (client.fixed_duration,)
     assert client.prompt_limit == rule.prompt_limit

@@ -77,3 +77,73 @@ def test_cue_and_roles_ride_along_but_are_never_sent_or_keyed():
     cued = request.build(shot, 1, blobs, {}, cue=request.Cue(4.5, 12.25))
     assert cued.body == plain.body and cued.cue == request.Cue(4.5, 12.25)
     assert cued.roles == (("first_frame", "a" * 64), ("last_frame", "b" * 64))
+
+
+VID = Blob("d" * 64, "video/mp4", seconds=6.0)
+PDF = Blob("e" * 64, "application/pdf")
+
+
+def test_wan3_references_in_order_with_defaults_explicit_where_sources_agree():
+    shot = Shot("s", "x", "wan3.0-video", W, prompt="Image 1 hums Audio 1", duration="auto",
+                inputs=(Input("reference_image", asset="a"), Input("reference_audio", asset="v"),
+                        Input("reference_video", ref=ShotRef("s.y"))))
+    src = request.ref_source(ShotRef("s.y"), 1)
+    req = request.build(shot, 1, {"asset:a": IMG, "asset:v": AUD, src: VID}, {"s.y": 1})
+    assert req.body["input"]["media"] == [
+        {"type": "reference_image", "url": "sha256:" + "a" * 64},
+        {"type": "reference_audio", "url": "sha256:" + "c" * 64},
+        {"type": "reference_video", "url": "sha256:" + "d" * 64}]
+    # duration auto goes as -1; ratio and resolution are the API's defaults made explicit;
+    # prompt_extend, on which sources disagree, is sent only when the spec sets it
+    assert req.body["parameters"] == {"resolution": "1080P", "ratio": "adaptive",
+                                      "duration": -1, "watermark": False}
+    assert req.duration == 5.0   # what a preview renders while the model would choose
+    told = Shot("s", "x", "wan3.0-video", W, prompt="p", prompt_extend=False, duration=25)
+    assert request.build(told, 1, {}, {}).body["parameters"]["prompt_extend"] is False
+    assert "media" not in request.build(told, 1, {}, {}).body["input"]   # text to video
+
+
+def test_wan3_leaves_out_what_it_dropped_and_reads_documents_with_thinking():
+    # Only `defaults` can bring a dropped parameter this far (the checker refuses the rest).
+    shot = Shot("s", "x", "wan3.0-video", W, prompt="p", negative_prompt="blur", size="1280*720",
+                shot_type="multi", audio="v", resolution="720P", ratio="16:9",
+                inputs=(Input("file", asset="doc"),))
+    assert request.input_sources(shot, {}) == ["asset:doc"]
+    req = request.build(shot, 1, {"asset:doc": PDF}, {})
+    assert req.body["input"] == {"prompt": "p", "media": [
+        {"type": "file", "url": "sha256:" + "e" * 64}]}
+    assert req.body["parameters"] == {"resolution": "720P", "ratio": "16:9", "duration": 5,
+                                      "watermark": False, "enable_thinking": True}
+    assert (req.width, req.height) == (1280, 720)
+    link = Shot("s", "x", "wan3.0-video-prime", W, prompt="p", enable_thinking=False,
+                link="https://e.com/story")
+    body = request.build(link, 1, {}, {}).body
+    assert body["input"]["media"] == [{"type": "link", "url": "https://e.com/story"}]
+    assert body["parameters"]["enable_thinking"] is False
+
+
+def test_wan3_first_frame_keeps_its_aspect_when_adaptive():
+    shot = Shot("s", "x", "wan3.0-video", W, prompt="p", resolution="480P",
+                inputs=(Input("first_frame", asset="a"),))
+    req = request.build(shot, 1, {"asset:a": IMG}, {})
+    assert req.aspect_from_input and req.body["input"]["media"][0]["type"] == "first_frame"
+    fixed = Shot("s", "x", "wan3.0-video", W, prompt="p", ratio="9:16",
+                 inputs=(Input("first_frame", asset="a"),))
+    assert not request.build(fixed, 1, {"asset:a": IMG}, {}).aspect_from_input
+
+
+def test_videoedit_sends_its_source_first_and_keeps_the_source_length():
+    shot = Shot("s", "x", "wan2.7-videoedit", W, prompt="ink", resolution="720P",
+                inputs=(Input("video", ref=ShotRef("s.y")), Input("reference_image", asset="a")))
+    src = request.ref_source(ShotRef("s.y"), 2)
+    req = request.build(shot, 1, {src: VID, "asset:a": IMG}, {"s.y": 2})
+    assert req.body["input"]["media"] == [{"type": "video", "url": "sha256:" + "d" * 64},
+                                          {"type": "reference_image", "url": "sha256:" + "a" * 64}]
+    # no ratio: the edit keeps its source's; duration `source` is sent as 0
+    assert req.body["parameters"] == {"resolution": "720P", "duration": 0, "prompt_extend": True,
+                                      "watermark": False, "audio_setting": "auto"}
+    assert req.duration == 6.0 and req.aspect_from_input
+    cut = Shot("s", "x", "wan2.7-videoedit", W, prompt="ink", duration=3, ratio="1:1",
+               audio_setting="origin", inputs=(Input("video", asset="clip"),))
+    p = request.build(cut, 1, {"asset:clip": VID}, {}).body["parameters"]
+    assert (p["duration"], p["ratio"], p["audio_setting"]) == (3, "1:1", "origin")

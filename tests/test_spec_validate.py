@@ -108,7 +108,8 @@ def test_json_output_lists_diagnostics():
 def test_prompt_over_the_limit_is_a_warning_not_an_error(tmp_path):
     spec = tmp_path / "long.yaml"
     spec.write_text(
-        "wanflow: 1\nname: long\nscenes:\n  - id: a\n    shots:\n"
+        "wanflow: 1\nname: long\nsettings: {accept_status: [legacy]}\n"
+        "scenes:\n  - id: a\n    shots:\n"
         "      - id: x\n        model: wan2.6-t2v\n        size: '1280*720'\n"
         f"        prompt: {'word ' * 320}\n"
         f"        negative_prompt: {'blur ' * 120}\n")

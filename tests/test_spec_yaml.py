@@ -67,7 +67,7 @@ def test_alias_errors_point_at_the_alias(project):
     spec = write(project / "s.yaml", """\
 wanflow: 1
 name: s
-defaults: &d {model: wan2.7-t2v, duration: 30}
+defaults: &d {model: wan2.7-t2v, duration: 40}
 templates:
   t: *d
 scenes:

@@ -237,6 +237,11 @@ def _spec_options(f):
                      help="DashScope API base URL (e.g. an emulator's).")(f)
     f = click.option("--region", default=None, type=click.Choice(sorted(models.REGIONS)),
                      help="DashScope region.")(f)
+    # Read by _session from the context, so that the commands need not pass it along.
+    f = click.option("--workspace", default=None, metavar="ID", expose_value=False,
+                     callback=lambda ctx, _param, value: ctx.meta.update(workspace=value),
+                     help="Model Studio workspace: use its host (REGION's "
+                          "https://ID.REGION-ID.maas.aliyuncs.com); Wan 3.0 needs one.")(f)
     f = click.option("--only", "only", multiple=True, metavar="TARGET",
                      help="Restrict to SCENE, SCENE.SHOT or FILM (and what it needs).")(f)
     f = click.option("--prices", "prices_file", default=None, metavar="FILE",
@@ -251,8 +256,10 @@ def _session(spec, cache, backend, base_url, region, only, as_json, prices_file,
     from .run.session import Session
 
     generate = more.pop("generate", True)
+    workspace = click.get_current_context().meta.get("workspace")
     settings = _settings(cache=cache, backend=backend, base_url=base_url, region=region,
-                         prices_file=prices_file, **_remote_flags(), **more)
+                         workspace=workspace, prices_file=prices_file, **_remote_flags(),
+                         **more)
     session = Session.open(resolve_spec(spec), settings, only=tuple(only),
                            notice=_notice(as_json), generate=generate)
     for diag in session.project.spec.warnings:   # what validate warns about, every time

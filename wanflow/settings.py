@@ -11,6 +11,7 @@ The user config file is one TOML file in the platform's user config folder (on L
 
     base_url = "https://dashscope-intl.aliyuncs.com/api/v1"   # where the key may go
     region = "singapore"
+    workspace = "llm-xxxxxxxx"   # selects https://llm-xxxxxxxx.ap-southeast-1.maas.aliyuncs.com
 
     remote = "s3://team-bucket/wanflow"   # the team's remote store (see README, Teams and CI)
     remote_endpoint = "https://oss-cn-hangzhou.aliyuncs.com"   # an S3-compatible service
@@ -79,6 +80,7 @@ class Settings:
     api_key: Secret | None = field(default=None, repr=False)
     region: str | None = None
     base_url: str | None = None
+    workspace: str | None = None        # Model Studio workspace id: selects its host
     cache: str | None = None            # cache directory (relative to the working directory)
     limits: tuple[str, ...] = ()        # MODEL=N[:RPS] overrides, environment then flags
     lock_wait: float = 0.0              # seconds to wait for another run's cache lock
@@ -121,6 +123,7 @@ class Settings:
             region=env.get("DASHSCOPE_REGION") or _text(config, "region") or None,
             base_url=(env.get("WANFLOW_BASE_URL") or env.get("DASHSCOPE_BASE_URL")
                       or _text(config, "base_url") or None),
+            workspace=env.get("WANFLOW_WORKSPACE") or _text(config, "workspace") or None,
             prices=prices,
             cache=env.get("WANFLOW_CACHE") or None,
             limits=tuple(filter(None, env.get("WANFLOW_LIMITS", "").split(","))),

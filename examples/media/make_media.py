@@ -13,16 +13,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # run from a checkout without installing
 
-from wanflow import media  # noqa: E402
+from wanflow import media
 
 # name -> how to make it. Audio is 8 kHz mono WAV to keep the files small; the API takes
 # WAV/MP3 of 3–30 s for driving audio, so the driving tone is 4 s.
 TONES = {
-    "cat-verse.wav": dict(seconds=4.0, freq=330.0),   # the cat general's custom audio (audio_url)
-    "score.wav": dict(seconds=4.0, freq=220.0),       # the film's score, laid under a scene
+    "cat-verse.wav": {"seconds": 4.0, "freq": 330.0},   # the cat general's custom audio (audio_url)
+    "score.wav": {"seconds": 4.0, "freq": 220.0},       # the film's score, laid under a scene
+    "mira-voice.wav": {"seconds": 4.0, "freq": 262.0},  # Mira's voice, a Wan 3.0 reference audio
 }
 CARDS = {  # stills at least 360 px per side (the API's minimum for wan2.6 and older)
     "harbor-dawn.png": ("Harbor at dawn: the boat is moored, gulls over the water", 640, 360),
+    "mira-sheet.png": (("Character sheet - Mira, lighthouse keeper: yellow oilskin, grey braid, "
+                        "round glasses; front, side and back views"), 640, 360),
 }
 
 

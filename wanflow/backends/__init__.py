@@ -83,5 +83,5 @@ def make(choice: Choice, settings: Settings, *, region: str | None = None,
     options.pop("delay", None)
     upload_cache = os.path.join(cache_dir, "uploads") if cache_dir else None
     return DashScopeBackend(api_key=settings.api_key.reveal(), region=region,
-                            base_url=settings.base_url, upload_cache_dir=upload_cache,
-                            **options)  # type: ignore[arg-type]
+                            base_url=settings.base_url, workspace=settings.workspace,
+                            upload_cache_dir=upload_cache, **options)  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ offline; `dashscope` over HTTP. Backends never print and never touch the store.
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -44,6 +44,15 @@ class RunHistory(Protocol):
     def record_run(self, kind: str, seconds: float) -> None: ...
 
 
+@dataclass(frozen=True)
+class Medium:
+    """An input a generation will send, as much of it as is known before the run."""
+
+    name: str              # for messages: the asset, or the task that makes it
+    mime: str
+    url: str | None = None  # where the provider can fetch it itself (an https asset)
+
+
 class Backend(Protocol):
     """What the executor drives. `BaseBackend` gives the optional parts a default."""
 
@@ -53,6 +62,9 @@ class Backend(Protocol):
 
     async def check(self) -> None:
         """Raise ConfigError/AuthError now if generating cannot work (unreachable, bad key)."""
+    def refusal(self, model: str, inputs: Sequence[Medium]) -> str | None:
+        """Why a generation of `model` from `inputs` cannot run here, or None. Asked for
+        every generation of a run before the first is submitted."""
     async def prepare(self, request: GenRequest, files: dict[str, str]) -> None:
         """Do slow work that needs no submit slot (uploads) ahead of `submit`."""
     async def submit(self, request: GenRequest, files: dict[str, str], *,
@@ -79,6 +91,9 @@ class BaseBackend:
     """Defaults for the optional parts of `Backend`."""
 
     async def check(self) -> None:
+        return None
+
+    def refusal(self, model: str, inputs: Sequence[Medium]) -> str | None:
         return None
 
     async def prepare(self, request: GenRequest, files: dict[str, str]) -> None:

@@ -77,8 +77,15 @@ def _render(req: GenRequest, files: dict[str, str], dest: str) -> str:
     last = next((path for role, path in images if role == "last_frame"), None)
     references = tuple(path for role, path in images if role == "reference_image")
     lead = first or (references[0] if references else None)
-    if req.aspect_from_input and lead:
-        width, height = _follow_aspect(req.resolution, media.image_size(lead))
+    clip = next((files[b.digest] for b in req.blobs
+                 if b.digest in files and b.mime.startswith("video/")), None)
+    if req.aspect_from_input and (lead or clip):   # the first frame, or the clip an edit restyles
+        if lead:
+            size = media.image_size(lead)
+        else:
+            probe = media.probe(clip)
+            size = (probe.width, probe.height)
+        width, height = _follow_aspect(req.resolution, size)
     scene, _, rest = req.label.partition(".")
     shot, _, take = rest.partition("#")
     prompt = req.body.get("input", {}).get("prompt", "")

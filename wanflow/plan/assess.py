@@ -59,6 +59,7 @@ class TaskState:
     prepared: Prepared | None = None   # None while an upstream output is unknown
     output: Output | None = None
     billed_seconds: float = 0.0
+    up_to: bool = False         # billed_seconds is a ceiling: the model chooses the length
     price: float | None = None  # per billed second on the paid API (None: unknown)
     cost: float = 0.0           # what this run would pay (0 on a free backend)
     list_cost: float = 0.0      # what the generation costs on the paid API
@@ -89,8 +90,10 @@ def assess(plan: Plan, store: ResultReader, lock: Mapping[str, LockRecord],
     asset_seconds = asset_seconds or {}
     live = live or {}
     pricing = pricing or Pricing.for_region(None)
-    clip_seconds = {t.shot.qid: float(_model(t).clip_seconds(t.shot.duration))
+    clip_seconds = {t.shot.qid: float(_model(t).longest_clip(t.shot.duration))
                     for t in plan.gen_tasks()}
+    chosen = {t.shot.qid for t in plan.gen_tasks()
+              if _model(t).clip_seconds(t.shot.duration, 0.0) is None}
     outputs: dict[TaskId, Output] = {}
     states: dict[TaskId, TaskState] = {}
 
@@ -135,21 +138,23 @@ def assess(plan: Plan, store: ResultReader, lock: Mapping[str, LockRecord],
                 outputs[tid] = out
                 states[tid] = TaskState(tid, REMOTE, "on the remote", p, out, record=result)
                 continue
-            seconds, price = 0.0, None
+            seconds, price, up_to = 0.0, None, False
             if isinstance(task, GenTask):
                 seconds = p.billed_seconds if p else cost.billed_seconds(
                     task, outputs, plan.picks, clip_seconds)
                 price = pricing.per_second(task.shot.model, *cost.tier_of(task))
+                up_to = cost.upper_bound(task, outputs, plan.picks, chosen)
             list_cost = seconds * price if price is not None else 0.0
             if p is not None and p.key in live:
                 remote_id = live[p.key].remote_id
                 states[tid] = TaskState(tid, IN_FLIGHT, f"in flight as {remote_id}", p,
-                                        billed_seconds=seconds, price=price,
+                                        billed_seconds=seconds, up_to=up_to, price=price,
                                         remote_id=remote_id)
                 continue
             reason = _reason(plan, task, p, result, lock.get(tid), store, states)
-            states[tid] = TaskState(tid, RUN, reason, p, billed_seconds=seconds, price=price,
-                                    cost=list_cost if paid else 0.0, list_cost=list_cost)
+            states[tid] = TaskState(tid, RUN, reason, p, billed_seconds=seconds, up_to=up_to,
+                                    price=price, cost=list_cost if paid else 0.0,
+                                    list_cost=list_cost)
     return states
 
 

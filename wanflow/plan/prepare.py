@@ -64,7 +64,7 @@ def prepare(task: Task, outputs: Mapping[TaskId, Output], *, backend: str,
 
 def _prepare_gen(task: GenTask, known: dict[TaskId, Output], backend: str,
                  picks: Mapping[str, int]) -> Prepared:
-    blobs = {source: request.Blob(out.digest, out.mime, out.url)
+    blobs = {source: request.Blob(out.digest, out.mime, out.url, out.duration)
              for source, out in known.items()}
     req = request.build(task.shot, task.take, blobs, picks, cue=task.cue)
     material = {"kind": "gen", "backend": backend, "take": task.take,

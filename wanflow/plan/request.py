@@ -25,6 +25,7 @@ class Blob:
     digest: str          # sha256 hex of the bytes
     mime: str            # image/png, audio/wav, video/mp4, ...
     url: str | None = None  # original https URL, when the asset is remote
+    seconds: float | None = None  # length of audio or video, when measured (never keyed)
 
     @property
     def ref(self) -> str:
@@ -49,7 +50,7 @@ class GenRequest:
     body: dict
     blobs: tuple[Blob, ...]
     take: int
-    duration: float        # seconds of video expected
+    duration: float        # seconds of video expected (a stand-in when the model chooses)
     resolution: str        # tier: 480P | 720P | 1080P
     width: int
     height: int
@@ -84,9 +85,27 @@ def input_sources(shot: Shot, picks: Mapping[str, int]) -> list[TaskId]:
         add(source_of(item, picks))
         if item.voice:
             add(asset_source(item.voice))
-    if shot.audio:
-        add(asset_source(shot.audio))
+    if driving_audio(shot):
+        add(asset_source(shot.audio))  # type: ignore[arg-type]
     return out
+
+
+def _model(shot: Shot) -> models.Model:
+    info = models.lookup(shot.model)
+    if info is None:  # the checker rejects unknown models before planning
+        raise ValueError(f"unknown model {shot.model!r}")
+    return info
+
+
+def _sent(shot: Shot, info: models.Model, field: str) -> bool:
+    """Whether a shot's field goes into its request: set, and not a parameter the model
+    dropped (a dropped one can only come from `defaults`: the checker refuses the rest)."""
+    return getattr(shot, field) is not None and field not in info.dropped
+
+
+def driving_audio(shot: Shot) -> str | None:
+    """The asset of the shot's driving audio, if its request sends one."""
+    return shot.audio if _sent(shot, _model(shot), "audio") else None
 
 
 def source_of(item: Input, picks: Mapping[str, int]) -> TaskId:
@@ -107,49 +126,74 @@ def take_seed(shot: Shot, take: int) -> int | None:
 
 
 def geometry(shot: Shot, info: models.Model) -> tuple[str, int, int]:
-    """(tier, width, height) the model will produce for this shot."""
-    if shot.size:
+    """(tier, width, height) the model will produce for this shot (16:9 stands in for an
+    aspect that follows an input)."""
+    if shot.size and _sent(shot, info, "size"):
         w, h = models.dimensions(shot.size)
         return models.SIZE_TIER.get(shot.size, info.default_resolution), w, h
     tier = shot.resolution or info.default_resolution
-    ratio = shot.ratio or models.DEFAULT_RATIO
+    ratio = shot.ratio or info.default_ratio or models.DEFAULT_RATIO
     size = models.size_of(tier, ratio) or models.size_of(tier, models.DEFAULT_RATIO)
     w, h = models.dimensions(size)
     return tier, w, h
 
 
+def expected_seconds(shot: Shot, info: models.Model, source: float | None = None) -> float:
+    """How long the clip should be, for the preview to render and the poller to expect:
+    the model's default when the model chooses, the source's length for `source`."""
+    known = info.clip_seconds(shot.duration, source)
+    if known is not None:
+        return float(known)
+    if isinstance(info.default_duration, int):
+        return float(info.default_duration)
+    return float(info.longest_clip(shot.duration))
+
+
 def build(shot: Shot, take: int, blobs: Mapping[TaskId, Blob],
           picks: Mapping[str, int], cue: Cue | None = None) -> GenRequest:
     """The request for `take` of `shot`. `blobs` maps every source of `input_sources` to a Blob."""
-    info = models.lookup(shot.model)
-    if info is None:  # the checker rejects unknown models before planning
-        raise ValueError(f"unknown model {shot.model!r}")
+    info = _model(shot)
     tier, width, height = geometry(shot, info)
-    duration = info.clip_seconds(shot.duration)
-
-    inp: dict = {}
-    if shot.prompt:
-        inp["prompt"] = shot.prompt
-    if shot.negative_prompt is not None:
-        inp["negative_prompt"] = shot.negative_prompt
-    if shot.effect:
-        inp["template"] = shot.effect
-
-    def blob(item_source: TaskId) -> Blob:
-        return blobs[item_source]
-
     used: list[Blob] = []
 
     def ref_of(source: TaskId) -> str:
-        b = blob(source)
+        b = blobs[source]
         if b not in used:
             used.append(b)
         return b.ref
 
+    inp = _input(shot, info, picks, ref_of)
+    params = _parameters(shot, info, take, tier, width, height, inp)
+    body = {"model": shot.model, "input": inp, "parameters": params}
+    source = next((blobs[source_of(i, picks)].seconds for i in shot.inputs
+                   if i.role == "video"), None)
+    first = any(i.role == "first_frame" for i in shot.inputs)
+    ratio_follows = info.kind in ("i2v", "kf2v") or (first and (
+        info.kind == "r2v" or (shot.ratio or info.default_ratio) == models.ADAPTIVE))
+    follows_source = info.kind == "edit" and not shot.ratio
+    return GenRequest(model=shot.model, endpoint=info.endpoint, body=body, blobs=tuple(used),
+                      take=take, duration=expected_seconds(shot, info, source),
+                      resolution=tier, width=width, height=height, fps=info.fps,
+                      aspect_from_input=(ratio_follows or follows_source) and not shot.size,
+                      label=f"{shot.qid}#{take}", cue=cue,
+                      roles=tuple((item.role, blobs[source_of(item, picks)].digest)
+                                  for item in shot.inputs))
+
+
+def _input(shot: Shot, info: models.Model, picks: Mapping[str, int], ref_of) -> dict:
+    """`input`: the prompt and the media, in the shape of the model's protocol."""
+    inp: dict = {}
+    if shot.prompt:
+        inp["prompt"] = shot.prompt
+    if _sent(shot, info, "negative_prompt"):
+        inp["negative_prompt"] = shot.negative_prompt
+    if shot.effect:
+        inp["template"] = shot.effect
     by_role: dict[str, list[Input]] = {}
     for item in shot.inputs:
         by_role.setdefault(item.role, []).append(item)
-    audio_ref = ref_of(asset_source(shot.audio)) if shot.audio else None
+    audio = driving_audio(shot)
+    audio_ref = ref_of(asset_source(audio)) if audio else None
 
     if info.protocol == "prompt":
         if audio_ref:
@@ -179,18 +223,30 @@ def build(shot: Shot, take: int, blobs: Mapping[TaskId, Blob],
             media.append(entry)
         if audio_ref:
             media.append({"type": "driving_audio", "url": audio_ref})
-        inp["media"] = media
+        if shot.link is not None:
+            media.append({"type": "link", "url": shot.link})
+        if media or info.kind != "omni":   # Wan 3.0 without media is text-to-video
+            inp["media"] = media
+    return inp
 
+
+def _parameters(shot: Shot, info: models.Model, take: int, tier: str, width: int, height: int,
+                inp: dict) -> dict:
+    """`parameters`, with the API's defaults made explicit (unless sources disagree on them)."""
     params: dict = {}
     if info.geometry == "size":
         params["size"] = f"{width}*{height}"
     else:
         params["resolution"] = tier
-        if info.geometry == "resolution+ratio":
-            params["ratio"] = shot.ratio or models.DEFAULT_RATIO
+        ratio = shot.ratio or info.default_ratio
+        if info.geometry == "resolution+ratio" and ratio is not None:
+            params["ratio"] = ratio
     if info.sends_duration:
-        params["duration"] = duration
-    params["prompt_extend"] = True if shot.prompt_extend is None else shot.prompt_extend
+        params["duration"] = info.wire_duration(shot.duration)
+    if info.explicit_prompt_extend:
+        params["prompt_extend"] = True if shot.prompt_extend is None else shot.prompt_extend
+    elif shot.prompt_extend is not None:
+        params["prompt_extend"] = shot.prompt_extend
     params["watermark"] = bool(shot.watermark)
     seed = take_seed(shot, take)
     if seed is not None:
@@ -199,18 +255,14 @@ def build(shot: Shot, take: int, blobs: Mapping[TaskId, Blob],
         params["shot_type"] = shot.shot_type
     if info.audio_switch and shot.generate_audio is not None:
         params["audio"] = shot.generate_audio
+    if info.audio_setting:
+        params["audio_setting"] = shot.audio_setting or "auto"
+    reads = any(m["type"] in ("file", "link") for m in inp.get("media", ()))
     if shot.enable_thinking is not None:
         params["enable_thinking"] = shot.enable_thinking
-
-    body = {"model": shot.model, "input": inp, "parameters": params}
-    has_image_lead = info.kind in ("i2v", "kf2v") or "first_frame" in by_role
-    return GenRequest(model=shot.model, endpoint=info.endpoint, body=body, blobs=tuple(used),
-                      take=take, duration=float(duration), resolution=tier, width=width,
-                      height=height, fps=info.fps,
-                      aspect_from_input=has_image_lead and not shot.size,
-                      label=f"{shot.qid}#{take}", cue=cue,
-                      roles=tuple((item.role, blob(source_of(item, picks)).digest)
-                                  for item in shot.inputs))
+    elif reads and models.THINKING_WITH_DOCUMENTS:
+        params["enable_thinking"] = True
+    return params
 
 
 def substitute(value, urls: dict[str, str]):

@@ -209,10 +209,17 @@ def render_path(path: str, paid: bool) -> str:
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".bmp": "image/bmp",
          ".webp": "image/webp", ".wav": "audio/wav", ".mp3": "audio/mpeg", ".m4a": "audio/mp4",
-         ".mp4": "video/mp4", ".mov": "video/quicktime"}
+         ".mp4": "video/mp4", ".mov": "video/quicktime", ".pdf": "application/pdf",
+         ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+_EXTENSION = {mime: ext for ext, mime in reversed(_MIME.items())}   # the first spelling wins
 
 
 def mime_of(name: str) -> str:
     """The media type a file name or URL path suggests."""
     return _MIME.get(posixpath.splitext(name.lower().split("?")[0])[1],
                      "application/octet-stream")
+
+
+def extension_of(mime: str) -> str:
+    """The file extension of a media type, as `mime_of` reads it back ("" if unknown)."""
+    return _EXTENSION.get(mime, "")

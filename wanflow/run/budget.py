@@ -49,6 +49,7 @@ def totals(states: Mapping[str, TaskState]) -> dict:
     return {"tasks": len(states), "cached": len(states) - len(run) - remote, "remote": remote,
             "to_run": len(todo), "in_flight": len(run) - len(todo),
             "billed_seconds": round(sum(s.billed_seconds for s in todo), 3),
+            "up_to": any(s.up_to for s in todo),   # billed_seconds is a ceiling
             "cost": round(sum(s.cost for s in run), 4),
             "list_cost": round(sum(s.list_cost for s in todo), 4),
             "unpriced": sum(1 for s in todo if not s.priced)}

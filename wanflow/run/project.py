@@ -12,7 +12,7 @@ import os
 import secrets
 from dataclasses import dataclass
 
-from .. import __version__
+from .. import __version__, models
 from ..errors import UsageError
 from ..plan.tasks import mime_of
 from ..spec import codec, paths
@@ -73,8 +73,9 @@ def _spec_cache_path(path: str, cache: str | None) -> str:
 
 
 def _fingerprint(files: list[str], assets: list[str]) -> list:
-    """What a record is valid for, as JSON values: versions, spec files by content, assets
-    by size and mtime. Raises OSError when one of them is gone."""
+    """What a record is valid for, as JSON values: versions and the day (a model's
+    retirement warnings depend on it), spec files by content, assets by size and mtime.
+    Raises OSError when one of them is gone."""
     hashed = []
     for name in files:
         with open(name, "rb") as f:
@@ -83,7 +84,7 @@ def _fingerprint(files: list[str], assets: list[str]) -> list:
     for name in assets:
         st = os.stat(name)
         stats.append([name, st.st_size, st.st_mtime_ns])
-    return [__version__, _CODE, hashed, stats]
+    return [[__version__, models.today().isoformat()], _CODE, hashed, stats]
 
 
 def _inputs(spec: Spec) -> tuple[list[str], list[str]]:

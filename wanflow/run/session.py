@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Self
 
 from .. import backends
 from ..backends import Choice
-from ..backends.base import Backend
-from ..errors import Interrupted, StoreError, UsageError
+from ..backends.base import Backend, Medium
+from ..errors import ConfigError, Interrupted, StoreError, UsageError
 from ..plan import planner
-from ..plan.assess import CACHED, REMOTE, TaskState, assess
+from ..plan.assess import CACHED, REMOTE, RUN, TaskState, assess
 from ..plan.cost import Pricing
-from ..plan.tasks import TaskId, render_path
+from ..plan.tasks import AssetTask, GenTask, TaskId, render_path
 from ..settings import Settings
 from ..store import Store, lockfile
 from ..store.fs import hash_file, storage_error
@@ -141,6 +141,7 @@ def plan_report(session: Session) -> dict:
         "notes": list(session.plan.notes),
         "tasks": [{"task": s.task, "status": s.status, "reason": s.reason, "key": s.key,
                    "billed_seconds": s.billed_seconds if s.status != CACHED else 0,
+                   "up_to": s.up_to and s.status != CACHED,
                    "price": s.price, "cost": s.cost if s.priced else None,
                    "remote_id": s.remote_id} for s in states.values()],
     }
@@ -150,6 +151,34 @@ def check_budget(session: Session, *, max_cost: Money | None = None,
                  no_spend: bool = False) -> None:
     budget.check(session.target_states, paid=session.backend.paid, pricing=session.pricing,
                  max_cost=max_cost, no_spend=no_spend)
+
+
+def check_backend(session: Session) -> None:
+    """Raise ConfigError (exit 4) before anything is submitted if the backend would refuse
+    one of the generations to run (a model its host may not serve, an input it cannot
+    receive): a run must not pay for half a plan and then stop."""
+    problems = []
+    for tid, state in session.target_states.items():
+        task = session.plan.tasks[tid]
+        if state.status != RUN or not isinstance(task, GenTask):
+            continue
+        why = session.backend.refusal(task.shot.model, _media(session.plan, task))
+        if why is not None:
+            problems.append(f"{tid}: {why}")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ConfigError("; ".join(problems[:3]) + more + "; nothing was submitted")
+
+
+def _media(plan: planner.Plan, task: GenTask) -> list[Medium]:
+    out = []
+    for source in task.inputs:
+        made = plan.tasks.get(source)
+        if isinstance(made, AssetTask):
+            out.append(Medium(f"asset '{made.asset.name}'", made.output_mime, made.asset.url))
+        elif made is not None:
+            out.append(Medium(str(source), made.output_mime))
+    return out
 
 
 # -- run ---------------------------------------------------------------------------------
@@ -182,6 +211,7 @@ def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
                 max_cost = Money(spec.settings.max_cost)
             if generate:
                 check_budget(session, max_cost=max_cost, no_spend=no_spend)
+                check_backend(session)
             options.max_cost = max_cost.amount if max_cost is not None else None
             book = _lock_book(session, states)
             executor = Executor(session.plan, states, store=session.store,

@@ -1,8 +1,10 @@
 """Text views of a session for people: the plan table, the status listing, the task graph."""
 from __future__ import annotations
 
-from ..plan.assess import CACHED, REMOTE
+from .. import models
+from ..plan.assess import CACHED, REMOTE, TaskState
 from ..plan.planner import Plan
+from ..plan.tasks import GenTask, TaskId
 from . import budget
 from .session import Session
 
@@ -26,24 +28,59 @@ def plan_table(session: Session, *, explain: bool = False) -> str:
             cost = "       -"
         secs = f"{s.billed_seconds:6.1f}" if s.status not in (CACHED, REMOTE) \
             and s.billed_seconds else "     -"
+        if s.up_to and s.status not in (CACHED, REMOTE):
+            secs = f"≤{s.billed_seconds:5.1f}"
         line = f"{s.task:<{width}}  {s.status:<9}  {secs}  {cost:>8}  {s.reason}"
+        if s.up_to and s.status != CACHED:
+            line += _up_to(session.plan, s.task)
         if explain and s.key:
             line += f"\n{'':<{width}}  key {s.key}"
         rows.append(line)
     t = budget.totals(states)
     head = f"{'task':<{width}}  {'status':<9}  {'bill s':>6}  {'cost':>8}  reason"
     unknown = f", {t['unpriced']} with no known price" if t["unpriced"] else ""
+    billed = f"{'up to ' if t['up_to'] else ''}{t['billed_seconds']:.1f} billed s"
     if paid:
-        money = (f"{t['billed_seconds']:.1f} billed s, estimated cost {t['cost']:.2f} "
+        money = (f"{billed}, estimated cost {t['cost']:.2f} "
                  f"{pricing.currency}{unknown} ({pricing.basis})")
     else:
-        money = (f"preview: free (on DashScope in {pricing.region}: {t['billed_seconds']:.1f} "
-                 f"billed s, about {t['list_cost']:.2f} {pricing.currency}{unknown})")
+        money = (f"preview: free (on DashScope in {pricing.region}: {billed}, "
+                 f"about {t['list_cost']:.2f} {pricing.currency}{unknown})")
     remote = f"{t['remote']} on the remote, " if t["remote"] else ""
     foot = (f"{t['tasks']} tasks: {t['cached']} cached, {remote}{t['to_run']} to run, "
             f"{t['in_flight']} in flight; {money}")
     notes = [f"note: {note}" for note in session.plan.notes]
+    notes += _unpriced_notes(session, states)
     return "\n".join([head, *rows, foot, *notes] if rows else [foot, *notes])
+
+
+def _up_to(plan: Plan, task: TaskId) -> str:
+    """Why a row's billed seconds are a ceiling."""
+    gen = plan.tasks[task]
+    assert isinstance(gen, GenTask)
+    info = models.lookup(gen.shot.model)
+    if info is not None and gen.shot.duration == models.AUTO:
+        return f" (up to {info.longest_clip(models.AUTO)} s: the model chooses the length)"
+    return " (at most: it uses a clip whose length a model chooses)"
+
+
+def _unpriced_notes(session: Session, states: dict[TaskId, TaskState]) -> list[str]:
+    """For each model to run with no known price: what third parties quote, labelled."""
+    pricing = session.pricing
+    notes = []
+    unpriced = dict.fromkeys(session.plan.tasks[s.task].shot.model   # type: ignore[attr-defined]
+                             for s in states.values() if s.status != CACHED and not s.priced)
+    for model in unpriced:
+        quoted = pricing.third_party(model)
+        if quoted is None:
+            continue
+        source, prices = quoted
+        listed = ", ".join(f"{tier} {price:g}" for tier, price in prices.items())
+        notes.append(f"{model}: no official price; indicative only, from {source}: {listed} "
+                     f"{pricing.currency}/s. Put your own under [prices.{pricing.region}."
+                     f"\"{model}\"] in the user config file (or --prices) to estimate and "
+                     "budget with it")
+    return notes
 
 
 def status_text(report: dict) -> str:

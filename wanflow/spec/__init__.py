@@ -51,14 +51,20 @@ def schema_text() -> str:
 
 
 def summary(spec: Spec) -> dict[str, Any]:
-    """Counts and seconds of a loaded spec, for `validate --json` and the summary line."""
-    from .checks import clip_seconds
+    """Counts and seconds of a loaded spec, for `validate --json` and the summary line.
+
+    A clip whose length the model chooses (`duration: auto`) or that follows a clip not yet
+    made (`duration: source`) counts as long as it can be, and `up_to` says so."""
+    from .checks import clip_seconds, longest_clip
 
     shots = list(spec.shots())
     seconds = 0
     generated = 0
+    up_to = False
     for shot in shots:
-        length = clip_seconds(shot) or shot.duration or 0
+        known = clip_seconds(shot)
+        up_to = up_to or known is None
+        length = int(known) if known is not None else (longest_clip(shot) or 0)
         seconds += length
         generated += length * shot.takes
     return {
@@ -71,6 +77,7 @@ def summary(spec: Spec) -> dict[str, Any]:
         "assets": len(spec.assets),
         "seconds": seconds,
         "generated_seconds": generated,
+        "up_to": up_to,
         "models": sorted({s.model for s in shots}),
         "files": list(spec.files),
         "warnings": len(spec.warnings),
@@ -80,7 +87,8 @@ def summary(spec: Spec) -> dict[str, Any]:
 
 
 def summary_line(spec: Spec) -> str:
-    """E.g. `2 scenes, 7 shots (9 takes), 1 film, 38 s of video`."""
+    """E.g. `2 scenes, 7 shots (9 takes), 1 film, 38 s of video` (`up to 38 s` when a
+    model chooses a length)."""
     from .messages import plural
 
     if spec.library:
@@ -92,7 +100,7 @@ def summary_line(spec: Spec) -> str:
     if s["takes"] != s["shots"]:
         shots += f" ({plural(s['takes'], 'take')})"
     line = (f"{plural(s['scenes'], 'scene')}, {shots}, {plural(s['films'], 'film')}, "
-            f"{s['seconds']} s of video")
+            f"{'up to ' if s['up_to'] else ''}{s['seconds']} s of video")
     if s["warnings"]:
         line += f", {plural(s['warnings'], 'warning')}"
     return line

@@ -45,8 +45,8 @@ if TYPE_CHECKING:
 # The fields `defaults` and templates can give a shot (the rest are the shot's own).
 SHOT_FIELDS = ("model", "prompt", "negative_prompt", "duration", "resolution", "ratio", "size",
                "seed", "prompt_extend", "watermark", "shot_type", "audio", "generate_audio",
-               "effect", "enable_thinking", "first_frame", "last_frame", "first_clip",
-               "references", "takes", "pick")
+               "effect", "enable_thinking", "audio_setting", "first_frame", "last_frame",
+               "first_clip", "source", "references", "document", "link", "takes", "pick")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DEFAULT_CROSSFADE = 0.5  # seconds, when `crossfade` gives none
 
@@ -265,6 +265,11 @@ class Builder:
                        "template or under `defaults`")
             source.skip_model_rules = True
         inputs = self._inputs(sid, values, effective, where, source)
+        link = values.get("link")
+        problem = url_problem(link) if isinstance(link, str) else None
+        if problem:   # the provider fetches it: a public web page, like a URL asset
+            self.error(effective["link"].where, f"link: cannot use {show(link)}: {problem}")
+            values.pop("link")
         needs: list[str] = []
         for j, ref in enumerate(_list(raw.get("needs"))):
             if isinstance(ref, str):
@@ -282,12 +287,15 @@ class Builder:
         return Shot(scene=sid, id=hid, model=model if isinstance(model, str) else "", where=where,
                     prompt=opt("prompt", str) or "",
                     negative_prompt=opt("negative_prompt", str),
-                    duration=opt("duration", int), resolution=_tier(opt("resolution", str)),
+                    duration=opt("duration", str) or opt("duration", int),
+                    resolution=_tier(opt("resolution", str)),
                     ratio=opt("ratio", str), size=opt("size", str), seed=opt("seed", int),
                     prompt_extend=opt("prompt_extend", bool), watermark=opt("watermark", bool),
                     shot_type=opt("shot_type", str), audio=opt("audio", str),
                     generate_audio=opt("generate_audio", bool), effect=opt("effect", str),
-                    enable_thinking=opt("enable_thinking", bool), inputs=tuple(inputs),
+                    enable_thinking=opt("enable_thinking", bool),
+                    audio_setting=opt("audio_setting", str), link=opt("link", str),
+                    inputs=tuple(inputs),
                     takes=opt("takes", int) or 1, pick=opt("pick", int) or 1, needs=tuple(needs),
                     path=_opt_str(raw.get("path")), template=template_name)
 
@@ -321,27 +329,40 @@ class Builder:
 
     def _inputs(self, sid: str, values: dict[str, Any], effective: dict[str, FieldValue],
                 shot_where: Where, source: Source) -> list[Input]:
-        """The shot's media inputs in the order they are sent: frames and clips, then
-        references."""
+        """The shot's media inputs in the order they are sent: the clip an edit restyles,
+        frames and clips, references, then a document."""
         inputs: list[Input] = []
 
         def add(item: Input, where: Where) -> None:
             source.items[("input", len(inputs))] = where
             inputs.append(item)
 
-        for role, default_frame in (("first_frame", "last"), ("first_clip", None),
-                                    ("last_frame", "first")):
-            value = values.get(role)
-            where = effective[role].where if role in effective else shot_where
+        for key, role, default_frame in (("source", "video", None),
+                                         ("first_frame", "first_frame", "last"),
+                                         ("first_clip", "first_clip", None),
+                                         ("last_frame", "last_frame", "first")):
+            value = values.get(key)
+            where = effective[key].where if key in effective else shot_where
             if isinstance(value, str):
                 add(Input(role, asset=value), where)
             elif isinstance(value, dict) and isinstance(value.get("shot"), str):
-                frame = value.get("frame") if role != "first_clip" else None
+                frame = value.get("frame") if default_frame is not None else None
                 frame = frame if frame in ("first", "last") else default_frame
                 add(Input(role, ref=ShotRef(_qualify(value["shot"], sid), frame)), where)
+        self._references(sid, values, effective, add, lambda: len(inputs), source)
+        document = values.get("document")
+        if isinstance(document, str):
+            add(Input("file", asset=document), effective["document"].where)
+        return inputs
+
+    def _references(self, sid: str, values: dict[str, Any], effective: dict[str, FieldValue],
+                    add: Callable[[Input, Where], None], count: Callable[[], int],
+                    source: Source) -> None:
+        """`references:` in order, each as the role its media kind gives it (`count()`: the
+        index the next input gets)."""
         refs = values.get("references")
         if not isinstance(refs, list):
-            return inputs
+            return
         declared = effective["references"]
         for i, item in enumerate(refs):
             where = declared.doc.pos.at(declared.path + (i,))
@@ -350,18 +371,18 @@ class Builder:
             elif isinstance(item, dict) and isinstance(item.get("asset"), str):
                 voice = _opt_str(item.get("voice"))
                 if voice is not None:
-                    source.items[("voice", len(inputs))] = declared.doc.pos.at(
+                    source.items[("voice", count())] = declared.doc.pos.at(
                         declared.path + (i, "voice"))
                 add(Input(self._reference_role(item["asset"]), asset=item["asset"], voice=voice,
                           description=_opt_str(item.get("description"))), where)
             elif isinstance(item, dict) and isinstance(item.get("shot"), str):
                 add(Input("reference_video", ref=ShotRef(_qualify(item["shot"], sid))), where)
-        return inputs
 
     def _reference_role(self, asset_name: str) -> str:
         asset = self.assets.get(asset_name)
         kind = media_kind(asset.path or asset.url) if asset is not None else None
-        return "reference_video" if kind == "video" else "reference_image"
+        return {"video": "reference_video", "audio": "reference_audio"}.get(
+            kind or "", "reference_image")
 
 
 def _merge_layers(layers: list[dict[str, FieldValue]],
@@ -445,8 +466,10 @@ def _settings(value: Any) -> SpecSettings:
                     float(rps) if isinstance(rps, (int, float)) else None))
     cost = value.get("max_cost")
     backend = value.get("backend")
+    accepted = value.get("accept_status")
     return SpecSettings(backend=backend if isinstance(backend, str) else "auto",
                         region=_opt_str(value.get("region")),
                         cache=_opt_str(value.get("cache")),
                         max_cost=float(cost) if isinstance(cost, (int, float)) else None,
-                        limits=tuple(limits))
+                        limits=tuple(limits),
+                        accept_status=tuple(s for s in _list(accepted) if isinstance(s, str)))

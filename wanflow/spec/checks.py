@@ -7,7 +7,9 @@ in `model_rules.py`; this module does the rest:
 
 - unique ids and names; references to assets, shots, scenes and templates resolve
   (with "did you mean"); a shot cannot use its own output; dependency cycles;
-- assets of the right media kind for where they are used; crossfades shorter than clips.
+- assets of the right media kind for where they are used; crossfades shorter than clips;
+- the lifecycle of the models used: a warning for a preview or legacy model (unless the
+  spec accepts that status) and for one near or past its retirement date.
 
 Path rules need the file system (symlinks are followed): `paths.py`.
 """
@@ -26,34 +28,45 @@ from .nodes import REFERENCE_ROLES, Diagnostic, Shot, Where
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 AUDIO_EXTS = (".wav", ".mp3")
 VIDEO_EXTS = (".mp4", ".mov")
+_KINDS = (("image", IMAGE_EXTS), ("audio", AUDIO_EXTS), ("video", VIDEO_EXTS),
+          ("document", models.DOCUMENT_EXTS))
 
-ROLE_NEEDS = {  # what kind of medium each input role takes
-    "first_frame": "image", "last_frame": "image", "first_clip": "video",
-    "reference_image": "image", "reference_video": "video", "driving_audio": "audio",
+ROLE_NEEDS = {  # what kind of medium each input role takes (references: by their kind)
+    "first_frame": "image", "last_frame": "image", "first_clip": "video", "video": "video",
+    "driving_audio": "audio", "file": "document",
 }
+_LABELS = {"video": "source", "file": "document"}   # input roles the spec spells otherwise
 
 
 # --------------------------------------------------------------------------- helpers
 
 def media_kind(path_or_url: str | None) -> str | None:
-    """image | audio | video from the file extension (URL query and fragment ignored)."""
+    """image | audio | video | document from the file extension (URL query and fragment
+    ignored)."""
     if not path_or_url:
         return None
     tail = re.split(r"[?#]", path_or_url, maxsplit=1)[0].lower()
-    for kind, exts in (("image", IMAGE_EXTS), ("audio", AUDIO_EXTS), ("video", VIDEO_EXTS)):
+    for kind, exts in _KINDS:
         if tail.endswith(exts):
             return kind
     return None
 
 
 def exts_of(kind: str) -> str:
-    return ", ".join({"image": IMAGE_EXTS, "audio": AUDIO_EXTS, "video": VIDEO_EXTS}[kind])
+    return ", ".join(dict(_KINDS)[kind])
 
 
-def clip_seconds(shot: Shot) -> int | None:
-    """The length of a shot's clip (None when its model is unknown)."""
+def clip_seconds(shot: Shot) -> float | None:
+    """The length of a shot's clip, when the spec alone tells it (None when its model is
+    unknown, the model chooses the length, or it is the length of a clip not measured)."""
     info = models.lookup(shot.model) if shot.model else None
     return info.clip_seconds(shot.duration) if info is not None else None
+
+
+def longest_clip(shot: Shot) -> int | None:
+    """The longest a shot's clip can be (None when its model is unknown)."""
+    info = models.lookup(shot.model) if shot.model else None
+    return info.longest_clip(shot.duration) if info is not None else None
 
 
 # --------------------------------------------------------------------------- small checks
@@ -135,6 +148,7 @@ def check(ctx: Context) -> list[Diagnostic]:
     _check_transitions(ctx, out)
     _check_cycles(ctx, out)
     _check_films(ctx, out)
+    _check_lifecycle(ctx, out)
     return out.items
 
 
@@ -155,7 +169,8 @@ def _check_assets(ctx: Context, out: Report) -> None:
         if asset.path is not None and name not in ctx.bad_assets and media_kind(asset.path) is None:
             out.error(ctx.asset(name), (
                 f"asset '{name}': cannot tell the media type of '{asset.path}'; use an image "
-                f"({exts_of('image')}), audio ({exts_of('audio')}) or video ({exts_of('video')}) file"))
+                f"({exts_of('image')}), audio ({exts_of('audio')}), video ({exts_of('video')}) "
+                f"or document ({exts_of('document')}) file"))
 
 
 def _kind_of(ctx: Context, name: str) -> str | None:
@@ -171,7 +186,8 @@ def _a(word: str) -> str:
 
 def _check_asset_ref(ctx: Context, out: Report, name: str, need: str | None, where: Where,
                      what: str) -> None:
-    """`name` must be a declared asset of media kind `need` (None: image or video)."""
+    """`name` must be a declared asset of media kind `need` (None: image, video or audio,
+    as a reference may be)."""
     if name in ctx.bad_assets:
         return
     if name not in ctx.spec.assets:
@@ -182,12 +198,13 @@ def _check_asset_ref(ctx: Context, out: Report, name: str, need: str | None, whe
     if kind is None:
         asset = ctx.spec.assets[name]
         if asset.url and need is None:
-            out.error(where, f"{what}: cannot tell whether URL asset '{name}' is an image or a "
-                      "video; use a URL whose path ends in a media extension")
+            out.error(where, f"{what}: cannot tell whether URL asset '{name}' is an image, a "
+                      "video or audio; use a URL whose path ends in a media extension")
         return
     if need is None:
-        if kind not in ("image", "video"):
-            out.error(where, f"{what} must be an image or a video, but asset '{name}' is {kind}")
+        if kind not in ("image", "video", "audio"):
+            out.error(where, f"{what} must be an image, a video or audio, but asset '{name}' "
+                      f"is {_a(kind)}")
     elif kind != need:
         out.error(where, f"{what} must be {_a(need)} ({exts_of(need)}), but asset '{name}' is "
                   f"{_a(kind)}")
@@ -197,7 +214,8 @@ def _check_shot_refs(ctx: Context, out: Report, shot: Shot, qids: set[str]) -> N
     q = shot.qid
     src = ctx.shot(q)
     for i, item in enumerate(shot.inputs):
-        label = item.role.replace("_", " ") if item.role not in REFERENCE_ROLES else "a reference"
+        label = ("a reference" if item.role in REFERENCE_ROLES
+                 else _LABELS.get(item.role, item.role.replace("_", " ")))
         if item.asset is not None:
             need = None if item.role in REFERENCE_ROLES else ROLE_NEEDS.get(item.role)
             _check_asset_ref(ctx, out, item.asset, need, src.at("input", i), label)
@@ -232,8 +250,8 @@ def _check_transitions(ctx: Context, out: Report) -> None:
             shortest, qid = min(lengths)
             if t.seconds >= shortest:
                 out.error(ctx.scene(scene.id).at("transition"), (
-                    f"a {t.seconds:g} s crossfade is not shorter than shot '{qid}' ({shortest} s); "
-                    "keep crossfades shorter than every clip they join"))
+                    f"a {t.seconds:g} s crossfade is not shorter than shot '{qid}' "
+                    f"({shortest:g} s); keep crossfades shorter than every clip they join"))
 
 
 def _check_cycles(ctx: Context, out: Report) -> None:
@@ -282,3 +300,37 @@ def _check_films(ctx: Context, out: Report) -> None:
         if film.audio is not None:
             _check_asset_ref(ctx, out, film.audio.asset, "audio", src.at("audio"),
                              "a film's audio")
+
+
+def _check_lifecycle(ctx: Context, out: Report) -> None:
+    """One warning per model id the spec uses (at its first use) that is in preview, legacy
+    (unless `settings.accept_status` lists that status), or retiring within
+    RETIREMENT_WARNING_DAYS of today, or retired."""
+    accepted = set(ctx.spec.settings.accept_status)
+    first_use: dict[str, Shot] = {}
+    for shot in ctx.spec.shots():
+        if shot.model and not ctx.shot(shot.qid).skip_model_rules:
+            first_use.setdefault(shot.model, shot)
+    today = models.today()
+    for name, shot in first_use.items():
+        info = models.lookup(name)
+        if info is None:
+            continue
+        where = ctx.shot(shot.qid).at("model")
+        users = sum(1 for s in ctx.spec.shots() if s.model == name)
+        used = f" (used by {users} shots)" if users > 1 else ""
+        if info.status in (models.PREVIEW, models.LEGACY) and info.status not in accepted:
+            why = ("it may change or be withdrawn" if info.status == models.PREVIEW
+                   else "Alibaba lists it among the legacy video models")
+            out.warning(where, f"{name} is a {info.status} model{used}: {why}; add "
+                        f"`accept_status: [{info.status}]` under `settings` to use it on purpose")
+        ends = models.retirement(name)
+        if ends is None:
+            continue
+        days = (ends - today).days
+        if days < 0:
+            out.warning(where, f"{name} was retired on {ends.isoformat()}{used}: calls to it "
+                        "fail; move to a current model")
+        elif days <= models.RETIREMENT_WARNING_DAYS:
+            out.warning(where, f"{name} retires on {ends.isoformat()}, in {days} days{used}; "
+                        "move to a current model before then")

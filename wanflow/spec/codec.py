@@ -118,6 +118,18 @@ def _optional_str(value: Any) -> str | None:
     return value
 
 
+def _one_of(decoders: dict[type, Decoder], nullable: bool) -> Decoder:
+    """A union of plain types (`int | str | None`): the value's exact type picks the decoder."""
+    def decode(value: Any) -> Any:
+        if value is None and nullable:
+            return None
+        decoder = decoders.get(type(value))
+        if decoder is None:
+            raise _fail(" or ".join(t.__name__ for t in decoders), value)
+        return decoder(value)
+    return decode
+
+
 def _tuple_of(inner: Decoder) -> Decoder:
     def decode(value: Any) -> tuple[Any, ...]:
         if type(value) is not list:
@@ -181,6 +193,8 @@ def _decoder_for(hint: Any) -> Decoder:
     if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
         inner = next(a for a in args if a is not type(None))
         return _optional_str if inner is str else _optional(_decoder_for(inner))
+    if origin in (typing.Union, types.UnionType) and set(args) <= set(simple) | {type(None)}:
+        return _one_of({t: simple[t] for t in args if t is not type(None)}, type(None) in args)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return _tuple_of(_decoder_for(args[0]))
     if origin is dict and args[0] is str:

@@ -1,17 +1,21 @@
 """The checks of input media files: each local asset a shot uses, decoded and held against
-the limits of the models that use it (image sides and bytes, audio and clip lengths).
+the limits of the models that use it (image sides and bytes, audio and clip lengths), and
+the lengths that add up across a shot's inputs (Wan 3.0's reference totals, the clip an
+edit takes) — counting another shot's clip at the length its spec gives it.
 
 Runs only on a spec with no other errors (decoding is the slow part of validation), and
 imports `wanflow.media` lazily: it pulls in PyAV and numpy.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from .. import models
 from .checks import clip_seconds, media_kind
 from .context import Context
-from .nodes import AudioBed, Diagnostic, Spec
+from .model_rules import field_of
+from .nodes import AudioBed, Diagnostic, Input, Shot, Spec
 
 
 @dataclass
@@ -20,14 +24,16 @@ class _Use:
 
     images: set[models.ImageLimits] = field(default_factory=set)
     voice_seconds: set[tuple[float, float]] = field(default_factory=set)  # as a reference voice
-    clip_seconds: set[tuple[float, float]] = field(default_factory=set)   # as a first clip
+    clip_seconds: set[tuple[float, float]] = field(default_factory=set)   # first clip, edit source
     sent_as_audio: bool = False   # audio_url / driving_audio: the API's audio limits apply
+    reference: bool = False       # a Wan 3.0 reference: only the totals apply to its length
 
 
 def check(spec: Spec, ctx: Context) -> list[Diagnostic]:
-    """A diagnostic for every used local asset that cannot be decoded or breaks a limit."""
+    """A diagnostic for every used local asset that cannot be decoded or breaks a limit,
+    and for every shot whose inputs are too long together."""
     uses = _uses(spec)
-    if not uses:
+    if not uses and not any(_lengths_matter(s) for s in spec.shots()):
         return []
     try:
         from .. import media  # noqa: F401  (only to learn whether it can be imported)
@@ -46,7 +52,9 @@ def check(spec: Spec, ctx: Context) -> list[Diagnostic]:
         for problem in problems:
             text = str(problem).removeprefix(asset.file + ": ")
             out.append(Diagnostic(ctx.asset(name), f"asset '{name}' ({asset.path}): {text}"))
-    if not out:
+    if not out:   # totals only once every file decodes
+        for shot in spec.shots():
+            out += _check_lengths(spec, ctx, shot)
         out += _short_beds(spec, ctx)
     return out
 
@@ -102,9 +110,12 @@ def _uses(spec: Spec) -> dict[str, _Use]:
                 use = uses.setdefault(item.asset, _Use())
                 if info is not None:
                     use.images.add(info.images)
-                if (item.role == "first_clip" and info is not None
-                        and info.first_clip_seconds is not None):
-                    use.clip_seconds.add(info.first_clip_seconds)
+                    span = {"first_clip": info.first_clip_seconds,
+                            "video": info.source_seconds}.get(item.role)
+                    if span is not None:
+                        use.clip_seconds.add(span)
+                    use.reference |= info.reference_seconds is not None and \
+                        item.role in ("reference_video", "reference_audio")
             if item.voice:
                 use = uses.setdefault(item.voice, _Use())
                 if info is not None and info.voice_seconds is not None:
@@ -135,6 +146,9 @@ def _add_problems(problems: list[str], file: str, kind: str | None, use: _Use) -
         if use.sent_as_audio:
             problems += media.check_audio(file, min_seconds=audio.min_seconds,
                                           max_seconds=audio.max_seconds, max_bytes=audio.max_bytes)
+        elif use.reference:   # its length counts in the shot's total: only that it decodes
+            problems += media.check_audio(file, min_seconds=0.0, max_seconds=float("inf"),
+                                          max_bytes=audio.max_bytes)
         else:
             problems += _bed_problems(file)
     elif kind == "video":
@@ -143,6 +157,11 @@ def _add_problems(problems: list[str], file: str, kind: str | None, use: _Use) -
                 problems += media.check_video(file, min_seconds=low, max_seconds=high)
         else:
             problems += media.check_video(file)
+    elif kind == "document":
+        size = os.path.getsize(file)
+        if size > models.DOCUMENT_MAX_BYTES:
+            problems.append(f"the document is {size} bytes, over the "
+                            f"{models.DOCUMENT_MAX_BYTES} bytes the API takes")
 
 
 def _bed_problems(file: str) -> list[str]:
@@ -154,3 +173,70 @@ def _bed_problems(file: str) -> list[str]:
     except Exception as err:  # noqa: BLE001  whatever the decoder says, as a message
         return [f"cannot decode the audio: {err}"]
     return [] if seconds > 0 else ["the audio is empty"]
+
+
+# --------------------------------------------------------------------------- lengths
+
+def _lengths_matter(shot: Shot) -> bool:
+    info = models.lookup(shot.model)
+    return info is not None and (info.reference_seconds is not None
+                                 or info.source_seconds is not None)
+
+
+def _length_of(spec: Spec, item: Input) -> float | None:
+    """How long an input is, if the spec tells: a local asset's decoded length, or the
+    length another shot's spec gives its clip (None: a URL, or chosen by the model)."""
+    if item.ref is not None:
+        target = spec.shot(item.ref.shot)
+        return clip_seconds(target) if target is not None else None
+    asset = spec.assets.get(item.asset or "")
+    if asset is None or asset.file is None:
+        return None
+    from .. import media
+
+    return media.media_duration(asset.file)
+
+
+def _check_lengths(spec: Spec, ctx: Context, shot: Shot) -> list[Diagnostic]:
+    info = models.lookup(shot.model)
+    if info is None or not _lengths_matter(shot):
+        return []
+    src = ctx.shot(shot.qid)
+    out: list[Diagnostic] = []
+    name = shot.model
+    if info.source_seconds is not None:
+        low, high = info.source_seconds
+        for i, item in enumerate(shot.inputs):
+            if item.role != "video" or item.ref is None:
+                continue   # an asset's length is checked with the file
+            seconds = _length_of(spec, item)
+            if seconds is None:
+                out.append(Diagnostic(src.at("input", i), (
+                    f"{name} edits clips of {low:g}–{high:g} s, and the model of "
+                    f"'{item.ref.shot}' chooses its length: if it makes a longer one, this "
+                    "edit fails after paying for it"), "warning"))
+            elif not low <= seconds <= high:
+                out.append(Diagnostic(src.at("input", i), (
+                    f"{name} edits clips of {low:g}–{high:g} s; the {field_of(item.role)} "
+                    f"'{item.ref.shot}' is {seconds:g} s")))
+    cap = info.reference_seconds
+    if cap is None:
+        return out
+    totals: dict[str, float] = {}
+    for item in shot.inputs:
+        if item.role in ("reference_video", "reference_audio"):
+            seconds = _length_of(spec, item)
+            totals[item.role] = totals.get(item.role, 0.0) + (seconds or 0.0)
+    for role, total in totals.items():
+        if total > cap:
+            kind = role.removeprefix("reference_")
+            out.append(Diagnostic(src.at("references"), (
+                f"the reference {kind}s of shot '{shot.qid}' last {total:g} s together; "
+                f"{name} takes at most {cap:g} s of reference {kind}")))
+    videos, clip = totals.get("reference_video", 0.0), info.clip_seconds(shot.duration)
+    limit = info.max_seconds_with_references
+    if limit is not None and videos and clip is not None and videos + clip > limit:
+        out.append(Diagnostic(src.at("duration"), (
+            f"{name} makes at most {limit} s with its reference videos: they last {videos:g} s "
+            f"and the clip {clip:g} s{src.via('duration')}; shorten one of them")))
+    return out

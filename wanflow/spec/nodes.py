@@ -85,7 +85,7 @@ class ShotRef:
 
 
 FRAME_ROLES = ("first_frame", "last_frame", "first_clip")
-REFERENCE_ROLES = ("reference_image", "reference_video")
+REFERENCE_ROLES = ("reference_image", "reference_video", "reference_audio")
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,8 @@ class Input:
     """One media input of a shot, in the order it is sent.
 
     role: first_frame | last_frame | first_clip | reference_image | reference_video |
-          driving_audio. Exactly one of `asset` and `ref` is set.
+          reference_audio | driving_audio | video (the clip an edit restyles, `source:`) |
+          file (a document, `document:`). Exactly one of `asset` and `ref` is set.
     """
 
     role: str
@@ -111,7 +112,7 @@ class Shot:
     where: Where
     prompt: str = ""
     negative_prompt: str | None = None
-    duration: int | None = None
+    duration: int | str | None = None   # seconds, or "auto" (Wan 3.0) / "source" (videoedit)
     resolution: str | None = None
     ratio: str | None = None
     size: str | None = None
@@ -123,6 +124,8 @@ class Shot:
     generate_audio: bool | None = None  # parameters.audio (false = silent) where supported
     effect: str | None = None           # input.template (effect mode of i2v/kf2v)
     enable_thinking: bool | None = None
+    audio_setting: str | None = None    # videoedit: auto | origin (keep the source's sound)
+    link: str | None = None             # a public web page the model reads (Wan 3.0)
     inputs: tuple[Input, ...] = ()
     takes: int = 1
     pick: int = 1
@@ -190,10 +193,11 @@ class SpecSettings:
     No base URL: a spec from a pull request must not choose where the API key is sent."""
 
     backend: str = "auto"          # auto | preview | dashscope
-    region: str | None = None      # beijing | singapore | virginia
+    region: str | None = None      # beijing | singapore | virginia | hongkong | tokyo | frankfurt
     cache: str | None = None       # store directory, relative to the spec's directory
     max_cost: float | None = None
     limits: tuple[ModelLimit, ...] = ()
+    accept_status: tuple[str, ...] = ()   # model statuses used on purpose: preview, legacy
 
 
 @dataclass(frozen=True)

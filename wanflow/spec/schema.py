@@ -79,6 +79,8 @@ def generate() -> dict[str, Any]:
     defs["size"]["enum"] = list(models.SIZES.values())
     durations = [d for m in models.MODELS.values() for d in m.durations]
     defs["duration"]["minimum"], defs["duration"]["maximum"] = min(durations), max(durations)
+    defs["durationWord"]["enum"] = list(dict.fromkeys(
+        word for m in models.MODELS.values() for word in m.duration_words()))
     defs["seed"]["maximum"] = models.SEED_MAX
     defs["settings"]["properties"]["region"]["enum"] = list(models.REGIONS)
     return out
@@ -260,7 +262,23 @@ class _Explainer:
             listing = models.MODELS if what == "model" else names
             self.error(where, f"unknown {what} {show(value)}{suggest(value, names, listing)}")
             return
+        words = [i for i, b in enumerate(branches) if "enum" in b and b.get("type") == "string"]
+        numbers = [i for i, b in enumerate(branches) if b.get("type") in ("integer", "number")]
         typed = [i for i, b in enumerate(branches) if _type_ok(b, value)]
+        if words and numbers and len(words) + len(numbers) == len(branches) \
+                and typed in ([], words):
+            # Neither a number nor one of the words allowed instead (`duration: five`,
+            # `duration: 2.5`): explained as the number it should be.
+            if isinstance(value, str):
+                self.masks.add(path)
+                kinds = " or ".join(_TYPE_WORDS.get(t, t) for i, b in enumerate(branches)
+                                    if i not in words for t in _listed(b.get("type")))
+                listed = [w for i in words for w in branches[i]["enum"]]
+                self.error(where, f"{label(path)}: expected {kinds}, got a string {show(value)}"
+                           f"{did_you_mean(value, listed)} (or a {branches[words[0]].get('title', 'word')}: "
+                           f"{allowed(listed)})")
+                return
+            typed = numbers
         if len(typed) > 1 and isinstance(value, dict):
             # several mapping forms: the one sharing the most keys with the value is meant
             scores = [(len(set(value) & set(branches[i].get("properties", {}))), i) for i in typed]

@@ -13,7 +13,7 @@ import ipaddress
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Self
@@ -24,7 +24,7 @@ from ...errors import BackendError, ConfigError, SubmitUncertain
 from ...plan.request import GenRequest, substitute
 from ...run.pacing import Pacer
 from ...settings import Secret
-from ..base import BaseBackend, Finished, RunHistory, Submitted
+from ..base import BaseBackend, Finished, Medium, RunHistory, Submitted
 from .download import DOWNLOAD_ATTEMPTS, download_video
 from .errors import RETRY_BACKOFF, UNCERTAIN_ADVICE, api_error
 from .polling import LEARN_FROM, QPS_HEADROOM, Expectation, PollSchedule, wait_for_task
@@ -47,20 +47,33 @@ class Endpoint:
     region: str | None      # None: a custom server named by its URL only
     identity: str           # part of every generation key: official host or a custom one
     supports_upload: bool   # temporary storage for local files (getPolicy + OSS form)
+    host: str = "classic"   # classic | workspace: built here; given: the user's base URL
 
 
-def resolve_endpoint(region: str | None, base_url: str | None) -> Endpoint:
-    """The endpoint for a region name or alias and/or a base URL (reference §1.1, §8)."""
+def resolve_endpoint(region: str | None, base_url: str | None,
+                     workspace: str | None = None) -> Endpoint:
+    """The endpoint for a region name or alias, a workspace id and/or a base URL (reference
+    §1.1, §8; Wan 3.0 reference §4). The key only ever goes to an official host — a region's
+    classic host or a workspace host, both built here — or to the base URL the user named."""
     region_name = None
     if region:
         region_name = models.REGION_ALIASES.get(region.lower(), region.lower())
         if region_name not in models.REGIONS:
             valid = ", ".join(sorted(models.REGIONS) + sorted(models.REGION_ALIASES))
             raise ConfigError(f"unknown DashScope region {region!r}; valid: {valid}")
+    if workspace is not None and not models.WORKSPACE_ID.match(workspace):
+        raise ConfigError(f"workspace id {workspace!r} is not a Model Studio workspace id "
+                          "(letters, digits and hyphens, as the console shows it)")
     if not base_url:
-        region_name = region_name or models.DEFAULT_REGION  # the SDK's default host
-        return Endpoint(models.REGIONS[region_name], region_name, "dashscope",
-                        region_name in models.UPLOAD_REGIONS)
+        info = models.REGIONS[region_name or models.DEFAULT_REGION]  # the SDK's default host
+        if workspace:
+            return Endpoint(info.workspace_url(workspace), info.name, "dashscope", info.uploads,
+                            host="workspace")
+        if info.classic_url is None:
+            raise ConfigError(f"region {info.name} has no shared DashScope host, only workspace "
+                              "hosts: pass --workspace ID (or set WANFLOW_WORKSPACE, or "
+                              "`workspace` in the user config file)")
+        return Endpoint(info.classic_url, info.name, "dashscope", info.uploads)
     base = base_url.strip().rstrip("/")
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -68,14 +81,13 @@ def resolve_endpoint(region: str | None, base_url: str | None) -> Endpoint:
                           "such as https://dashscope.aliyuncs.com/api/v1")
     if parts.path in ("", "/"):
         base += "/api/v1"
-    known = base in models.REGIONS.values()
-    if region_name is None and known:
-        region_name = next(r for r, u in models.REGIONS.items() if u == base)
+    official = models.region_of_url(base)
+    region_name = region_name or official
     # A custom server without a region is assumed to offer temporary storage;
     # an explicit region says what the server behind base_url supports.
     supports_upload = region_name in models.UPLOAD_REGIONS if region_name else True
-    return Endpoint(base, region_name, "dashscope" if known else "dashscope:custom",
-                    supports_upload)
+    return Endpoint(base, region_name, "dashscope" if official else "dashscope:custom",
+                    supports_upload, host="given")
 
 
 class DashScopeBackend(BaseBackend):
@@ -98,7 +110,8 @@ class DashScopeBackend(BaseBackend):
             raise ConfigError(f"query_qps must be positive, not {query_qps}")
         if (poll_max is not None and poll_max <= 0) or wait_timeout <= 0 or timeout <= 0:
             raise ConfigError("poll_max, wait_timeout and timeout must be positive")
-        endpoint = resolve_endpoint(region, base_url)
+        endpoint = resolve_endpoint(region, base_url, workspace or None)
+        self.endpoint = endpoint
         self.base_url = endpoint.base_url
         self.region = endpoint.region
         self.identity = endpoint.identity
@@ -145,6 +158,26 @@ class DashScopeBackend(BaseBackend):
         return api_error(resp, op=op, scrub=self._key.scrub, base_url=self.base_url)
 
     # ------------------------------------------------------------------ submit
+
+    def refusal(self, model: str, inputs: Sequence[Medium]) -> str | None:
+        """A model documented on workspace hosts only, on a classic host; a local input the
+        server could not receive (no temporary storage, and not an image to send inline)."""
+        info = models.lookup(model)
+        if info is not None and info.workspace_only and self.endpoint.host == "classic":
+            return (f"{model} is documented on workspace hosts only, and {self.base_url} is "
+                    "the region's shared host (whether it accepts the model is unknown): pass "
+                    "--workspace ID (or set WANFLOW_WORKSPACE, or `workspace` in the user "
+                    "config file), or name the host with --base-url")
+        if self.supports_upload:
+            return None
+        where = f"region {self.region}" if self.region else self.base_url
+        for medium in inputs:
+            if medium.url is None and not medium.mime.startswith("image/"):
+                return (f"input {medium.name} ({medium.mime}) is a local file and {where} has "
+                        f"no temporary storage for it (only "
+                        f"{', '.join(models.UPLOAD_REGIONS)} has; images alone go inline): "
+                        "host it at an https URL and declare the asset as {url: https://...}")
+        return None
 
     async def prepare(self, request: GenRequest, files: dict[str, str]) -> None:
         """Upload the request's local inputs now (cached), so `submit` only POSTs."""

@@ -11,7 +11,6 @@ import asyncio
 import base64
 import json
 import logging
-import mimetypes
 import os
 import tempfile
 import time
@@ -21,6 +20,7 @@ from typing import Any
 from ... import models
 from ...errors import BackendError, ConfigError
 from ...plan.request import Blob, GenRequest
+from ...plan.tasks import extension_of
 from ...run.pacing import backoff
 from .errors import RETRY_BACKOFF_CAP, api_error, parse_error
 from .transport import Http, TransportFailure
@@ -241,7 +241,9 @@ class Uploader:
     async def _upload_file(self, blob: Blob, path: str, policy: _PolicySource) -> str:
         """POST the file to OSS with the policy's form fields; returns its oss:// URL."""
         size = os.path.getsize(path)
-        ext = os.path.splitext(path)[1].lower() or mimetypes.guess_extension(blob.mime) or ""
+        # The object keeps the medium's extension: the service reads the type from it
+        # (store objects have none; `mimetypes` knows no extension for audio/wav).
+        ext = os.path.splitext(path)[1].lower() or extension_of(blob.mime)
         name = input_name(blob, path)
         last: BackendError | None = None
         fresh = False

@@ -8,15 +8,16 @@ simulates PENDING -> RUNNING -> SUCCEEDED/FAILED on a scaled clock, serves a pre
 and injects faults on request. The official `dashscope` SDK works against it.
 
 Standard library only (http.server + threads); the only other wanflow import is `media`,
-lazily, when a video is first downloaded.
+lazily, when a video is first downloaded or an uploaded medium is measured (Wan 3.0 and
+wan2.7-videoedit limit the length of their inputs).
 
   server      the HTTP handler and routing, the `Emulator` lifecycle, `serve()`
   rules       the per-model table and protocol constants, from the reference
-  validation  submit checks per model family -> `Submission`
+  validation  submit checks per model family (Wan 3.0 and videoedit included) -> `Submission`
   tasks       the task state machine, times, usage, the task list
   quotas      in-flight caps and rate windows (429s)
   oss         getPolicy, the OSS form-POST target, signed result URLs
-  videos      preview rendering and byte ranges of result videos
+  videos      preview rendering and byte ranges of result videos; uploads measured
   faults      `Faults` and the CLI option parsing
 """
 from .errors import ApiError

@@ -46,8 +46,8 @@ from .faults import Faults, fault_names
 from .ids import Ids
 from .quotas import Quotas
 from .tasks import Failure, ListQuery, Task, TaskBoard
-from .validation import check_submit
-from .videos import Renderer, answer_range
+from .validation import Measured, check_submit
+from .videos import Measurer, Renderer, answer_range
 
 API_PREFIX = "/api/v1"
 CONTROL_PREFIX = "/_emulator"
@@ -93,6 +93,7 @@ class Emulator:
         self._secret = hashlib.sha256(f"wanflow-emulator:{seed}".encode()).digest()
         self._lock = threading.RLock()
         self._renderer = Renderer()
+        self._measurer = Measurer()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._conns: set = set()
@@ -225,7 +226,7 @@ class Emulator:
         """Validate and create a task. Returns ("ok"|"reset"|"error_after_create", payload)."""
         key = self._check_auth(headers)
         submission = check_submit(path, headers, body_bytes,
-                                  lambda k: self._storage.owner(k, time.time()))
+                                  lambda k: self._storage.owner(k, time.time()), self._measure)
         # Faults that hit valid submits.
         if self._take("submit_reset"):
             return "reset", {}
@@ -301,6 +302,16 @@ class Emulator:
             return self._board.page(wanted, now, self.region)
 
     # ----------------------------------------------------------------- storage and videos
+    def _measure(self, url: str) -> Measured | None:
+        """The length and size of an uploaded medium (what the emulator holds); None for
+        anything else, or what does not decode."""
+        if not url.startswith("oss://") or self.workdir is None:
+            return None
+        upload = self._storage.uploads().get(url[len("oss://"):])
+        if upload is None:
+            return None
+        return self._measurer.measure(upload.data, self.workdir)
+
     def _get_policy(self, query: dict, headers, host_url: str) -> dict:
         self._check_auth(headers)
         return {"data": self._storage.issue_policy(query, self.region, host_url, time.time())}

@@ -91,6 +91,11 @@ class Task:
                     "video_count": 1}
         if sub.rule.generation == "2.2":
             return {"video_duration": seconds, "video_count": 1, "SR": sr}
+        if sub.rule.generation == "3.0":   # input video seconds are billed too (Wan 3.0 §1.4)
+            return {"duration": round(sub.input_seconds + seconds, 3),
+                    "input_video_duration": sub.input_seconds,
+                    "output_video_duration": seconds, "video_count": 1, "SR": sr,
+                    "ratio": sub.ratio, "fps": sub.rule.fps}
         return {"duration": seconds, "input_video_duration": 0, "output_video_duration": seconds,
                 "video_count": 1, "SR": sr, "ratio": sub.ratio}
 

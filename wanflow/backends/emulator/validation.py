@@ -5,6 +5,10 @@ AccessDenied without the async header, 404 ModelNotFound, 400 InvalidURL on the 
 400 BadRequest.* for a missing model or input, and 400 InvalidParameter with a message naming
 the field and what would be valid. Unknown input and parameter keys are ignored (§1.4).
 Absent size/resolution/ratio/duration take the model's defaults.
+
+Wan 3.0 and wan2.7-videoedit add rules on lengths (reference totals, the clip to edit): the
+emulator measures what it holds itself — uploaded files — and takes http(s) media it does
+not fetch at their word.
 """
 from __future__ import annotations
 
@@ -22,6 +26,20 @@ from .rules import ModelRule
 # exist or has expired.
 FindUpload = Callable[[str], str | None]
 
+
+@dataclass(frozen=True)
+class Measured:
+    """What the emulator could learn of a medium: its length (audio, video) and size."""
+
+    seconds: float | None
+    width: int = 0
+    height: int = 0
+
+
+# `measure(url)`: a medium the emulator holds (an upload), measured; None for one it cannot
+# look at.
+Measure = Callable[[str], Measured | None]
+
 _DATA_URI = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w=.+-]+)*;base64,")
 _VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi")
 
@@ -36,15 +54,16 @@ class Submission:
     prompt: str         # truncated to the model's limit, as the service does
     width: int
     height: int
-    duration: int
+    duration: float     # seconds of the clip (whole, except when it copies an edited clip's)
     tier: str           # 480P | 720P | 1080P
     ratio: str
     prompt_extend: bool
     audible: bool       # the clip has a soundtrack
+    input_seconds: float = 0.0   # input video seconds, billed with the clip (Wan 3.0, edit)
 
 
 def check_submit(path: str, headers: Mapping, raw: bytes,
-                 find_upload: FindUpload) -> Submission:
+                 find_upload: FindUpload, measure: Measure | None = None) -> Submission:
     """Check a submit POSTed to `path` (under /api/v1); raise ApiError as the service would."""
     if (headers.get("X-DashScope-Async") or "").strip().lower() != "enable":
         raise ApiError(403, "AccessDenied", "current user api does not support synchronous calls")
@@ -71,7 +90,7 @@ def check_submit(path: str, headers: Mapping, raw: bytes,
     if not isinstance(params, dict):
         raise invalid("parameters must be a JSON object.")
     resolve = (headers.get("X-DashScope-OssResourceResolve") or "").strip().lower() == "enable"
-    urls = _Urls(model, resolve, find_upload)
+    urls = _Urls(model, resolve, find_upload, measure or (lambda url: None))
     return _check_model(model, rule, body, inp, params, urls)
 
 
@@ -83,15 +102,17 @@ def _check_model(model: str, rule: ModelRule, body: dict, inp: dict, params: dic
             raise invalid(f"input.audio_url is not supported by model {model}.")
         urls.check("input.audio_url", inp["audio_url"])
     media_types = _INPUT_CHECKS[rule.inputs](model, rule, inp, urls)
-    tier, ratio, size = _check_geometry(model, rule, params, media_types)
-    duration = _check_duration(model, rule, params, media_types)
+    lengths = _Lengths.of(inp, urls) if rule.kind in ("omni", "edit") else _Lengths()
+    tier, ratio, size = _check_geometry(model, rule, params, media_types, lengths)
+    duration = _check_duration(model, rule, params, media_types, lengths)
     prompt_extend = _check_flags(model, rule, params)
     width, height = (int(side) for side in size.split("*"))
     # `audio` is a parameter only some models take; the others ignore it (§1.4).
     audible = rule.soundtrack and not (rule.audio_switch and params.get("audio") is False)
     return Submission(model=model, rule=rule, body=body, prompt=prompt, width=width,
                       height=height, duration=duration, tier=tier, ratio=ratio,
-                      prompt_extend=prompt_extend, audible=audible)
+                      prompt_extend=prompt_extend, audible=audible,
+                      input_seconds=lengths.billed_input(rule))
 
 
 def _check_prompt(model: str, rule: ModelRule, inp: dict) -> str:
@@ -99,9 +120,12 @@ def _check_prompt(model: str, rule: ModelRule, inp: dict) -> str:
     if prompt is not None and not isinstance(prompt, str):
         raise invalid("input.prompt must be a string.")
     prompt = (prompt or "")[: rule.prompt_limit]
-    if rule.kind in ("t2v", "r2v") and not prompt.strip() and not inp.get("template"):
+    needed = rule.kind in ("t2v", "r2v", "edit") or (rule.kind == "omni" and not inp.get("media"))
+    if needed and not prompt.strip() and not inp.get("template"):
         raise invalid(f"input.prompt is required for model {model}.")
     negative = inp.get("negative_prompt")
+    if negative is not None and not rule.negative_prompt:
+        raise invalid(f"input.negative_prompt is not supported by model {model}.")
     if negative is not None and not isinstance(negative, str):
         raise invalid("input.negative_prompt must be a string.")
     return prompt
@@ -110,10 +134,11 @@ def _check_prompt(model: str, rule: ModelRule, inp: dict) -> str:
 class _Urls:
     """Checks input URLs: http(s), base64 data URIs, or oss:// files uploaded for the model."""
 
-    def __init__(self, model: str, resolve: bool, find_upload: FindUpload):
+    def __init__(self, model: str, resolve: bool, find_upload: FindUpload, measure: Measure):
         self.model = model
         self.resolve = resolve  # X-DashScope-OssResourceResolve: enable was sent
         self.find_upload = find_upload
+        self.measure = measure
 
     def check(self, where: str, value) -> None:
         if not isinstance(value, str) or not value:
@@ -189,6 +214,8 @@ def _check_references(model: str, rule: ModelRule, inp: dict, urls: _Urls) -> li
 
 def _check_media(model: str, rule: ModelRule, inp: dict, urls: _Urls) -> list[str]:
     media = inp.get("media")
+    if rule.kind == "omni" and not media:
+        return []   # Wan 3.0 without media is text-to-video
     if not isinstance(media, list) or not media:
         raise invalid(f"input.media is required for model {model}: a list of "
                       "{type, url} items.")
@@ -203,12 +230,18 @@ def _check_media(model: str, rule: ModelRule, inp: dict, urls: _Urls) -> list[st
         types.append(mtype)
         if mtype != "link":
             urls.check(f"input.media[{i}].url", item.get("url"))
+        elif not str(item.get("url") or "").startswith(("http://", "https://")):
+            raise invalid(f"input.media[{i}].url of a link must be an http(s) web page.")
         if item.get("reference_voice") is not None:
             urls.check(f"input.media[{i}].reference_voice", item["reference_voice"])
     if rule.kind == "i2v":
         _check_i2v_combo(model, types)
     elif rule.kind == "r2v":
         _check_r2v_media(model, rule, types)
+    elif rule.kind == "omni":
+        _check_wan3_media(model, types)
+    elif rule.kind == "edit":
+        _check_edit_media(model, types)
     return types
 
 
@@ -233,6 +266,66 @@ def _check_r2v_media(model: str, rule: ModelRule, types: list[str]) -> None:
                       f"for model {model}, got {len(refs)}.")
 
 
+def _check_caps(model: str, types: list[str], caps: dict[str, int]) -> None:
+    for i, mtype in enumerate(types):
+        if mtype not in caps:
+            raise invalid(f"input.media[{i}].type {mtype!r} is not supported by model {model}; "
+                          f"allowed: {', '.join(caps)}.")
+    for mtype, cap in caps.items():
+        if types.count(mtype) > cap:
+            raise invalid(f"input.media has {types.count(mtype)} {mtype} items; model {model} "
+                          f"accepts at most {cap}.")
+
+
+def _check_wan3_media(model: str, types: list[str]) -> None:
+    _check_caps(model, types, rules.WAN3_MEDIA_CAPS)
+    frames = [t for t in types if t in rules.WAN3_FRAMES]
+    if frames and len(frames) < len(types):
+        raise invalid("input.media: first_frame and last_frame cannot be combined with "
+                      "reference_image, reference_video, reference_audio, file or link.")
+    if "file" in types and "link" in types:
+        raise invalid("input.media: file and link cannot be combined.")
+    if "last_frame" in types and "first_frame" not in types:
+        raise invalid("input.media: last_frame needs a first_frame.")
+
+
+def _check_edit_media(model: str, types: list[str]) -> None:
+    _check_caps(model, types, rules.VIDEOEDIT_MEDIA_CAPS)
+    if "video" not in types:
+        raise invalid(f"input.media needs one video item (the video to edit) for model {model}.")
+
+
+@dataclass(frozen=True)
+class _Lengths:
+    """The lengths the emulator knows of a request's media (unknown ones count as 0)."""
+
+    reference_video: float = 0.0
+    reference_audio: float = 0.0
+    source: Measured | None = None   # the video an edit takes
+
+    @classmethod
+    def of(cls, inp: dict, urls: _Urls) -> _Lengths:
+        totals = {"reference_video": 0.0, "reference_audio": 0.0}
+        source = None
+        for item in inp.get("media") or ():
+            mtype, url = item.get("type"), item.get("url")
+            if mtype in totals or mtype == "video":
+                measured = urls.measure(url) if isinstance(url, str) else None
+                if mtype == "video":
+                    source = measured
+                elif measured is not None:
+                    totals[mtype] += measured.seconds or 0.0
+        return cls(totals["reference_video"], totals["reference_audio"], source)
+
+    def billed_input(self, rule: ModelRule) -> float:
+        """Input video seconds billed with the clip (this emulator bills them all)."""
+        if rule.kind == "omni":
+            return round(self.reference_video, 3)
+        if rule.kind == "edit" and self.source is not None:
+            return round(self.source.seconds or 0.0, 3)
+        return 0.0
+
+
 _INPUT_CHECKS = {"prompt": _check_prompt_only, "img_url": _check_img_url,
                  "frames": _check_frames, "references": _check_references,
                  "media": _check_media}
@@ -246,8 +339,8 @@ def _looks_like_video(url: str) -> bool:
 
 # --------------------------------------------------------------------------- parameters
 
-def _check_geometry(model: str, rule: ModelRule, params: dict,
-                    media_types: list[str]) -> tuple[str, str, str]:
+def _check_geometry(model: str, rule: ModelRule, params: dict, media_types: list[str],
+                    lengths: _Lengths) -> tuple[str, str, str]:
     """(tier, ratio, `W*H`) of the clip, from `size` or from `resolution` (+ `ratio`)."""
     size, resolution, ratio = params.get("size"), params.get("resolution"), params.get("ratio")
     if rule.geometry == "size":
@@ -270,12 +363,17 @@ def _check_geometry(model: str, rule: ModelRule, params: dict,
         raise invalid(f"parameters.resolution {tier!r} is not supported by model {model}; "
                       f"allowed: {', '.join(rule.resolutions)}.")
     if rule.geometry == "resolution+ratio":
-        chosen = rules.DEFAULT_RATIO if ratio is None else ratio
-        if chosen not in rules.RATIOS:
+        chosen = rule.default_ratio if ratio is None else ratio
+        if chosen is not None and chosen not in rule.ratios:
             raise invalid(f"parameters.ratio {chosen!r} is not supported by model {model}; "
-                          f"allowed: {', '.join(rules.RATIOS)}.")
-        # With a first frame the ratio is ignored; the emulator cannot see the image, so 16:9.
-        ratio = rules.DEFAULT_RATIO if "first_frame" in media_types else chosen
+                          f"allowed: {', '.join(rule.ratios)}.")
+        if chosen is None:   # an edit keeps its video's aspect, when the emulator can see it
+            source = lengths.source
+            chosen = (_nearest_ratio(source.width, source.height) if source and source.width
+                      else rules.DEFAULT_RATIO)
+        # The emulator cannot see a first frame, so its aspect (and adaptive) is 16:9.
+        ratio = (rules.DEFAULT_RATIO if "first_frame" in media_types or chosen == "adaptive"
+                 else chosen)
     elif ratio is not None:
         raise invalid(f"parameters.ratio is not supported by model {model}; its aspect ratio "
                       "follows the input image.")
@@ -285,10 +383,22 @@ def _check_geometry(model: str, rule: ModelRule, params: dict,
     return tier, ratio, size
 
 
-def _check_duration(model: str, rule: ModelRule, params: dict, media_types: list[str]) -> int:
+def _nearest_ratio(width: int, height: int) -> str:
+    def aspect(ratio: str) -> float:
+        w, h = ratio.split(":")
+        return int(w) / int(h)
+    return min(rules.RATIOS[:5], key=lambda r: abs(aspect(r) - width / height))
+
+
+def _check_duration(model: str, rule: ModelRule, params: dict, media_types: list[str],
+                    lengths: _Lengths) -> float:
     duration = params.get("duration")
     if duration is None:
         duration = rule.default_duration
+    if rule.kind == "omni":
+        return _wan3_duration(model, rule, duration, lengths)
+    if rule.kind == "edit":
+        return _edit_duration(model, rule, duration, lengths)
     if (isinstance(duration, bool) or not isinstance(duration, int)
             or duration not in rule.durations):
         raise invalid(f"parameters.duration {duration!r} is not supported by model {model}; "
@@ -300,11 +410,55 @@ def _check_duration(model: str, rule: ModelRule, params: dict, media_types: list
     return duration
 
 
+def _whole(duration, allowed: tuple[int, ...], extra: int) -> bool:
+    return (not isinstance(duration, bool) and isinstance(duration, int)
+            and (duration in allowed or duration == extra))
+
+
+def _wan3_duration(model: str, rule: ModelRule, duration, lengths: _Lengths) -> float:
+    if not _whole(duration, rule.durations, rules.SMART_DURATION):
+        raise invalid(f"parameters.duration {duration!r} is not supported by model {model}; "
+                      f"allowed: 2-30 (integer seconds) or {rules.SMART_DURATION} (the model "
+                      "chooses).")
+    for kind, total in (("reference_video", lengths.reference_video),
+                        ("reference_audio", lengths.reference_audio)):
+        if total > rules.WAN3_REFERENCE_SECONDS:
+            raise invalid(f"input.media: the {kind} items last {total:g} s together; model "
+                          f"{model} accepts at most {rules.WAN3_REFERENCE_SECONDS:g} s.")
+    room = rules.WAN3_TOTAL_SECONDS - lengths.reference_video
+    if duration == rules.SMART_DURATION:
+        return float(min(rules.SMART_PICK, int(room)))
+    if duration > room:
+        raise invalid(f"parameters.duration {duration} is too long for model {model}: the "
+                      f"reference videos last {lengths.reference_video:g} s and together "
+                      f"with the output they may last at most {rules.WAN3_TOTAL_SECONDS:g} s.")
+    return duration
+
+
+def _edit_duration(model: str, rule: ModelRule, duration, lengths: _Lengths) -> float:
+    if not _whole(duration, rule.durations, rules.SOURCE_DURATION):
+        raise invalid(f"parameters.duration {duration!r} is not supported by model {model}; "
+                      f"allowed: {rules.SOURCE_DURATION} (the video's length) or "
+                      f"{_ranges(rule.durations)} (integer seconds).")
+    seconds = lengths.source.seconds if lengths.source is not None else None
+    low, high = rules.VIDEOEDIT_SOURCE_SECONDS
+    if seconds is not None and not low <= seconds <= high:
+        raise invalid(f"input.media: the video lasts {seconds:g} s; model {model} edits "
+                      f"videos of {low:g}-{high:g} s.")
+    if duration == rules.SOURCE_DURATION:
+        return round(seconds, 3) if seconds is not None else 5.0
+    return duration
+
+
 def _check_flags(model: str, rule: ModelRule, params: dict) -> bool:
     """Check prompt_extend, watermark, audio, seed and shot_type; return prompt_extend."""
-    for name in ("prompt_extend", "watermark", "audio"):
+    for name in ("prompt_extend", "watermark", "audio", "enable_thinking"):
         if params.get(name) is not None and not isinstance(params[name], bool):
             raise invalid(f"parameters.{name} must be true or false.")
+    setting = params.get("audio_setting")
+    if rule.kind == "edit" and setting is not None and setting not in rules.AUDIO_SETTINGS:
+        raise invalid(f"parameters.audio_setting {setting!r} is not valid; allowed: "
+                      f"{', '.join(rules.AUDIO_SETTINGS)}.")
     prompt_extend = params.get("prompt_extend", True) is not False  # the API's default: on
     seed = params.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)

@@ -1,4 +1,5 @@
-"""The result videos: preview MP4s rendered on first download, and byte ranges of them."""
+"""The result videos: preview MP4s rendered on first download, and byte ranges of them; the
+lengths of uploaded media, for the rules that add them up."""
 from __future__ import annotations
 
 import hashlib
@@ -9,8 +10,47 @@ import threading
 import wave
 
 from .tasks import Task
+from .validation import Measured
 
 _RANGE = re.compile(r"\s*bytes=(\d*)-(\d*)\s*")
+
+
+class Measurer:
+    """Measures uploaded audio and video (once per content), through `wanflow.media`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._content_locks: dict[str, threading.Lock] = {}
+        self._known: dict[str, Measured | None] = {}
+
+    def measure(self, data: bytes, workdir: str) -> Measured | None:
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:   # submits of the same upload race: one measures, the rest wait
+            content_lock = self._content_locks.setdefault(digest, threading.Lock())
+        with content_lock:
+            if digest not in self._known:
+                self._known[digest] = self._measure(data, workdir, digest)
+            return self._known[digest]
+
+    @staticmethod
+    def _measure(data: bytes, workdir: str, digest: str) -> Measured | None:
+        from ... import media  # lazy: av is heavy and only needed for media it holds
+
+        path = os.path.join(workdir, "measure", digest)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            probe = media.probe(path)
+            return Measured(probe.duration, probe.width, probe.height)
+        except Exception:  # noqa: BLE001  not a video: audio has a length, an image none
+            try:
+                seconds = media.media_duration(path)
+            except Exception:  # noqa: BLE001  not media at all: nothing to measure
+                return None
+            return Measured(seconds) if seconds >= 0.5 else None   # < 0.5 s: a still
+        finally:
+            os.unlink(path)
 
 
 class Renderer:
@@ -42,7 +82,7 @@ class Renderer:
             media.render_preview(card, dest, audio=audio)
             return dest
 
-    def _tone(self, workdir: str, seconds: int) -> str:
+    def _tone(self, workdir: str, seconds: float) -> str:
         """A soft beeping WAV standing in for generated audio (standard library only)."""
         path = os.path.join(workdir, "audio", f"tone-{seconds}s.wav")
         with self._lock:
