@@ -143,27 +143,37 @@ def _overlap(transition: Transition) -> float:
 
 def _cues(spec: Spec) -> dict[str, request.Cue]:
     """Where each shot starts in its scene, and in the first film that shows the scene
-    (clips overlap by their crossfades)."""
-    scene_starts: dict[str, dict[str, float]] = {}
-    scene_lengths: dict[str, float] = {}
+    (clips overlap by their crossfades). Past a clip whose length the model chooses
+    (`duration: auto`) a start is unknown, and left out."""
+    scene_starts: dict[str, dict[str, float | None]] = {}
+    scene_lengths: dict[str, float | None] = {}
     for scene in spec.scenes:
-        t, starts = 0.0, {}
+        t: float | None = 0.0
+        starts: dict[str, float | None] = {}
         for shot in scene.shots:
             info = models.lookup(shot.model)
             assert info is not None   # the checker refuses unknown models
             starts[shot.qid] = t
-            t += info.clip_seconds(shot.duration) - _overlap(scene.transition)
+            length = info.clip_seconds(shot.duration)
+            t = None if t is None or length is None else t + length - _overlap(scene.transition)
         scene_starts[scene.id] = starts
-        scene_lengths[scene.id] = t + (_overlap(scene.transition) if scene.shots else 0.0)
-    film_starts: dict[str, float] = {}
+        scene_lengths[scene.id] = None if t is None else \
+            t + (_overlap(scene.transition) if scene.shots else 0.0)
+    film_starts: dict[str, float | None] = {}
     for film in spec.films:
-        t = 0.0
+        f: float | None = 0.0
         for sid in film.scenes:
-            film_starts.setdefault(sid, t)
-            t += scene_lengths.get(sid, 0.0) - _overlap(film.transition)
-    return {qid: request.Cue(round(start, 3), None if scene.id not in film_starts
-                             else round(film_starts[scene.id] + start, 3))
-            for scene in spec.scenes for qid, start in scene_starts[scene.id].items()}
+            film_starts.setdefault(sid, f)
+            length = scene_lengths.get(sid, 0.0)
+            f = None if f is None or length is None else f + length - _overlap(film.transition)
+    cues: dict[str, request.Cue] = {}
+    for scene in spec.scenes:
+        for qid, start in scene_starts[scene.id].items():
+            in_film = film_starts.get(scene.id)
+            cues[qid] = request.Cue(
+                None if start is None else round(start, 3),
+                None if start is None or in_film is None else round(in_film + start, 3))
+    return cues
 
 
 def _format(w: int, h: int, fps: int) -> str:

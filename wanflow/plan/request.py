@@ -37,7 +37,7 @@ class Cue:
     """Where a shot's clip falls in its scene and in the first film that shows the scene, in
     seconds from their start. Preview cards show it; it is never part of a key."""
 
-    scene_start: float
+    scene_start: float | None
     film_start: float | None = None
 
 

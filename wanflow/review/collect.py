@@ -88,7 +88,8 @@ def _clip_seconds(shot: Shot) -> float | None:
     from .. import models
 
     info = models.lookup(shot.model)
-    return float(info.clip_seconds(shot.duration)) if info else None
+    seconds = info.clip_seconds(shot.duration) if info else None
+    return float(seconds) if seconds is not None else None
 
 
 def _input(session, shot: Shot, item: Input) -> dict:

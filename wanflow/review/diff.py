@@ -204,7 +204,7 @@ def compare(session, old_spec: Spec | None, old_lock: Mapping, base: Base) -> di
     old = _Side(session, old_spec, old_lock) if old_spec is not None else None
     old_shots = old.shots if old else {}
     pricing = session.pricing
-    clip_seconds = {t.shot.qid: float(models.lookup(t.shot.model).clip_seconds(  # type: ignore[union-attr]
+    clip_seconds = {t.shot.qid: float(models.lookup(t.shot.model).longest_clip(  # type: ignore[union-attr]
         t.shot.duration)) for t in new.plan.gen_tasks()}
     changes: dict[str, dict] = {}
     for qid, shot in new.shots.items():
