@@ -84,6 +84,7 @@ class Settings:
     github_actions: bool = False        # annotate errors and write a step summary
     step_summary: str | None = None     # $GITHUB_STEP_SUMMARY
     prices: Prices = field(default_factory=dict)   # the team's own prices per region
+    preview_scale: float = 1.0          # preview animatics at this fraction of the model's size
 
     @classmethod
     def resolve(cls, env: Mapping[str, str], *, config: Mapping[str, Any] | None = None,
@@ -110,6 +111,7 @@ class Settings:
             poll_first=_seconds(env, "WANFLOW_POLL_FIRST"),
             poll_max=_seconds(env, "WANFLOW_POLL_MAX"),
             wait_timeout=_seconds(env, "WANFLOW_WAIT_TIMEOUT"),
+            preview_scale=_fraction(env, "WANFLOW_PREVIEW_SCALE"),
             github_actions=env.get("GITHUB_ACTIONS") == "true",
             step_summary=env.get("GITHUB_STEP_SUMMARY") or None)
         given = {k: v for k, v in flags.items() if v is not None and v != ()}
@@ -189,6 +191,19 @@ def _seconds(env: Mapping[str, str], name: str) -> float | None:
         value = math.nan
     if not math.isfinite(value) or value < 0:
         raise ConfigError(f"{name} must be a number of seconds, not {text!r}")
+    return value
+
+
+def _fraction(env: Mapping[str, str], name: str) -> float:
+    text = env.get(name)
+    if not text:
+        return 1.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:   # NaN fails too
+        raise ConfigError(f"{name} must be a fraction in (0, 1], not {text!r}")
     return value
 
 

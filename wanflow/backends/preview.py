@@ -5,6 +5,10 @@ journal and the store treat both alike. The animatic is rendered straight into t
 download destination (the store's temporary file), so constructing the backend — as
 `plan` and `status` do — touches no file. Its identity keeps preview outputs apart from
 real ones in every key.
+
+`scale` renders the animatics smaller than the model would (same duration, frame rate and
+aspect): a quick look on a slow machine, and cheap media for tests. A scaled animatic is
+different bytes, so the scale is part of the identity and keys such runs apart.
 """
 from __future__ import annotations
 
@@ -22,11 +26,12 @@ _ids = itertools.count(1)
 
 class PreviewBackend(BaseBackend):
     name = "preview"
-    identity = "preview/1"
     paid = False
 
-    def __init__(self, *, delay: float = 0.0):
+    def __init__(self, *, delay: float = 0.0, scale: float = 1.0):
         self.delay = float(delay)   # extra seconds per task, to imitate slow generations
+        self.scale = float(scale)   # fraction of the model's frame size to render at
+        self.identity = "preview/1" if self.scale == 1 else f"preview/1@{self.scale:g}"
         self._jobs: dict[str, tuple[GenRequest, dict[str, str]]] = {}
 
     async def submit(self, request: GenRequest, files: dict[str, str], *,
@@ -49,18 +54,31 @@ class PreviewBackend(BaseBackend):
 
     async def download(self, finished: Finished, dest: str) -> str:
         req, files = self._jobs.pop(finished.remote_id)
-        await asyncio.to_thread(_render, req, files, dest)
-        digest = hashlib.sha256()
-        with open(dest, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        await asyncio.to_thread(_render, req, files, dest, self.scale)
+        return await asyncio.to_thread(_sha256, dest)
 
     async def cancel(self, remote_id: str) -> bool:
         return self._jobs.pop(remote_id, None) is not None
 
 
-def _render(req: GenRequest, files: dict[str, str], dest: str) -> None:
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def scaled(width: int, height: int, scale: float) -> tuple[int, int]:
+    """`width`×`height` times `scale`, each rounded to an even number (4:2:0 video needs
+    even sides). Preview clips and the scenes assembled from them use this one rule, so
+    that assembly never has to resize a clip."""
+    if scale == 1:
+        return width, height
+    return max(2, 2 * round(width * scale / 2)), max(2, 2 * round(height * scale / 2))
+
+
+def _render(req: GenRequest, files: dict[str, str], dest: str, scale: float) -> None:
     from .. import media  # PyAV loads only when something is rendered
 
     width, height = req.width, req.height
@@ -73,6 +91,7 @@ def _render(req: GenRequest, files: dict[str, str], dest: str) -> None:
             image = path
     if req.aspect_from_input and image:
         width, height = _follow_aspect(req.resolution, media.image_size(image))
+    width, height = scaled(width, height, scale)
     scene, _, rest = req.label.partition(".")
     shot, _, take = rest.partition("#")
     card = media.PreviewCard(scene=scene, shot=shot, take=int(take or 1),

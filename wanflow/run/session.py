@@ -11,21 +11,23 @@ import os
 import shlex
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Self
 
 from .. import backends
 from ..backends import Choice
 from ..backends.base import Backend
+from ..backends.preview import scaled
 from ..errors import Interrupted, StoreError, UsageError
 from ..plan import planner
 from ..plan.assess import CACHED, TaskState, assess
-from ..plan.tasks import TaskId, render_path
+from ..plan.cost import Pricing
+from ..plan.tasks import AssembleTask, TaskId, render_path
 from ..settings import Settings
-from ..text import shown
 from ..store import Store, lockfile
 from ..store.fs import hash_file, storage_error
 from ..store.journal import Journal, NullJournal
-from ..plan.cost import Pricing
+from ..text import shown
 from . import budget, project, quotas, reporters
 from .budget import Money
 from .executor import Executor, RunOptions, RunSummary, lock_identity
@@ -66,7 +68,8 @@ class Session:
         journal: Journal | NullJournal = (
             Journal(os.path.join(proj.cache_dir, "journal.db")) if chosen.paid
             else NullJournal())
-        plan = planner.build(proj.spec, chosen.identity)
+        plan = _at_preview_scale(planner.build(proj.spec, chosen.identity),
+                                 1.0 if chosen.paid else settings.preview_scale)
         targets = planner.select(plan, tuple(only))
         pricing = Pricing.for_region(settings.region or spec_settings.region, settings.prices)
         return cls(spec_file, proj, settings, choice, store, journal, chosen, plan, targets,
@@ -101,11 +104,25 @@ class Session:
         self.journal.close()
         self.store.close()
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _at_preview_scale(plan: planner.Plan, scale: float) -> planner.Plan:
+    """Scenes and films assembled at the size of scaled preview clips (the same rounding),
+    so that nothing is resized. Width and height are key material: a scaled assembly is
+    keyed apart from a full-size one."""
+    if scale == 1:
+        return plan
+    tasks = dict(plan.tasks)
+    for tid, task in plan.tasks.items():
+        if isinstance(task, AssembleTask):
+            width, height = scaled(task.width, task.height, scale)
+            tasks[tid] = replace(task, width=width, height=height)
+    return replace(plan, tasks=tasks)
 
 
 # -- plan ------------------------------------------------------------------------------------
