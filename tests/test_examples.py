@@ -3,13 +3,13 @@ the settings of the Wan guide, the film shows continuity, and the media are smal
 by the project."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import wanflow_command
 
 from wanflow import media
 from wanflow.spec import load
@@ -19,11 +19,6 @@ EXAMPLES = ROOT / "examples"
 ALL_YAML = sorted(EXAMPLES.rglob("*.yaml"))
 SPECS = [p for p in ALL_YAML if p.parent.name != "templates" and p.parent.name != "ci"]
 SCHEMA = ROOT / "schemas" / "wanflow.schema.json"
-
-
-def wanflow_command() -> list[str]:
-    exe = Path(sys.executable).with_name("wanflow")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "wanflow"]
 
 
 def test_there_are_the_guide_clips_a_film_and_a_library():
@@ -36,7 +31,7 @@ def test_there_are_the_guide_clips_a_film_and_a_library():
 
 def test_wanflow_validate_exits_0_on_every_example():
     proc = subprocess.run(wanflow_command() + ["validate", *map(str, SPECS)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stdout.count(": ok: ") == len(SPECS)
@@ -61,16 +56,16 @@ def test_every_spec_names_a_film(path):
 
 
 GUIDE = {  # the settings the Wan guide shows for each clip (shared/reference/seed-examples.md)
-    "cheetah-chase": dict(model="wan2.7-t2v", resolution="720P", ratio="16:9", duration=15,
-                          prompt_extend=True, watermark=True),
-    "floating-garden": dict(model="wan2.7-t2v", resolution="720P", ratio="16:9", duration=10,
-                            seed=12345),
-    "martial-arts-duel": dict(model="wan2.7-t2v", audio=None),
-    "schoolyard-dialogue": dict(model="wan2.7-t2v", audio=None),
-    "cat-general": dict(model="wan2.7-t2v", resolution="720P", ratio="16:9", duration=10,
-                        negative_prompt="", seed=12345, audio="verse"),
-    "girl-with-donkeys": dict(model="wan2.2-t2v-plus", size="832*480", prompt_extend=True,
-                              watermark=True, seed=12345),
+    "cheetah-chase": {"model": "wan2.7-t2v", "resolution": "720P", "ratio": "16:9",
+                      "duration": 15, "prompt_extend": True, "watermark": True},
+    "floating-garden": {"model": "wan2.7-t2v", "resolution": "720P", "ratio": "16:9",
+                        "duration": 10, "seed": 12345},
+    "martial-arts-duel": {"model": "wan2.7-t2v", "audio": None},
+    "schoolyard-dialogue": {"model": "wan2.7-t2v", "audio": None},
+    "cat-general": {"model": "wan2.7-t2v", "resolution": "720P", "ratio": "16:9",
+                    "duration": 10, "negative_prompt": "", "seed": 12345, "audio": "verse"},
+    "girl-with-donkeys": {"model": "wan2.2-t2v-plus", "size": "832*480",
+                          "prompt_extend": True, "watermark": True, "seed": 12345},
 }
 
 
@@ -119,9 +114,8 @@ def test_media_are_small_and_within_the_api_limits():
 def test_make_media_is_deterministic(tmp_path):
     script = EXAMPLES / "media" / "make_media.py"
     shutil.copy(script, tmp_path / "make_media.py")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, str(tmp_path / "make_media.py")], capture_output=True,
-                          text=True, timeout=60, env=env)
+                          text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     made = sorted(p.name for p in tmp_path.iterdir() if p.name != "make_media.py")
     assert made == sorted(p.name for p in (EXAMPLES / "media").iterdir()

@@ -3,11 +3,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_cli, run_process
 
 from wanflow import media
 from wanflow.backends.emulator import Emulator
-
-from conftest import ROOT, run_cli
 
 
 def example_specs():
@@ -58,6 +57,16 @@ def test_example_runs_on_preview(examples, rel):
         assert probe.video_codec == "h264" and probe.duration > 1
     proc = run_cli(["run", str(spec), "--backend", "preview", "--json"], check=0)
     assert '"generated": 0' in proc.stdout
+
+
+def test_readme_film_run_in_a_process_of_its_own(examples):
+    """The README's main job as a user types it: the installed `wanflow` command."""
+    spec = examples / "film" / "wanflow.yaml"
+    proc = run_process(["run", spec, "--backend", "preview"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "0 failed" in proc.stderr
+    for out in outputs_of(spec, paid=False):
+        assert media.probe(str(out)).video_codec == "h264"
 
 
 @pytest.mark.parametrize("rel", SPECS, ids=str)
