@@ -60,7 +60,8 @@ def start_run(spec, emu):
 @pytest.mark.parametrize("kill_after", [2, 4])
 def test_sigkill_mid_flight_then_rerun_submits_nothing_twice(project, kill_after):
     spec = write_spec(project)
-    with Emulator(latency=(2.5, 3.5), render_scale=0.25, concurrency=3) as emu:
+    # Full-size clips (cheap to render) let the rerun assemble by stream copy, not upscaling.
+    with Emulator(latency=(2.5, 3.5), render_scale=1.0, concurrency=3) as emu:
         # wanflow's own quota matches the emulator's, so it never draws a 429.
         proc = start_run(spec, emu)
         deadline = time.time() + 30
@@ -114,7 +115,7 @@ def test_kill_during_submit_is_reconciled_not_resubmitted(project):
 
 def test_sigint_stops_submitting_finishes_in_flight_and_exits_130(project):
     spec = write_spec(project, shots=6)
-    with Emulator(latency=(1.5, 2.0), render_scale=0.25, concurrency=2) as emu:
+    with Emulator(latency=(1.5, 2.0), render_scale=1.0, concurrency=2) as emu:
         proc = start_cli(["run", spec, "--backend", "dashscope", "--base-url", emu.base_url,
                           "--json", "--limit", "wan2.7-t2v=2"], env=KEY)
         deadline = time.time() + 20

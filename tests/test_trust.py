@@ -80,7 +80,8 @@ def test_lock_holds_exactly_the_current_plan_after_edit_and_revert(project):
 
 def test_a_preview_run_never_touches_the_paid_lock_or_render(project):
     spec = write(project)
-    with Emulator(latency=(0.1, 0.2), render_scale=0.25) as emu:
+    # Full-size clips: the scene of cuts is assembled by stream copy instead of an upscale.
+    with Emulator(latency=(0.1, 0.2), render_scale=1.0) as emu:
         flags, env = emulated(emu)
         run_json(spec, *flags, env=env)
         paid_lock = (project / "trust.lock").read_bytes()
@@ -212,7 +213,7 @@ def test_preview_runs_keep_no_journal(project):
 
 def test_an_expired_result_asks_for_one_command_and_that_command_works(project):
     spec = write(project)
-    with Emulator(latency=(0.1, 0.2), render_scale=0.25) as emu:
+    with Emulator(latency=(0.1, 0.2), render_scale=1.0) as emu:
         flags, env = emulated(emu)
         emu.faults.expired_urls = 1
         _, events = run_json(spec, *flags, "--limit", "wan2.7-t2v=1", env=env, check=1)
