@@ -175,6 +175,7 @@ def emu():
 
 # --------------------------------------------------------------------------- 1. SIGKILL
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_rerun(tmp_path):
     """Kill `wanflow run` with SIGKILL after a random delay in [0, run length], rerun to
     completion: nothing submitted twice, nothing lost, rerun exits 0."""
@@ -246,6 +247,7 @@ def delay_submit_answers(emu: Emulator, seconds: float) -> None:
     emu._submit = submit
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["sent", "queued"])
 def test_rerun_after_kill_with_several_submits_in_doubt(project, moment):
     """SIGKILL while three t2v submits are under way: `sent` - the first POST has created
@@ -479,6 +481,7 @@ def test_broken_downloads_are_retried_to_the_right_file(project, emu, fault):
 
 # --------------------------------------------------------------------------- 3. two runs
 
+@pytest.mark.slow
 def test_two_runs_on_one_cache(project):
     spec = write_spec(project)
     with Emulator(latency=(1.5, 2.0), render_scale=1.0) as emu:
@@ -509,6 +512,7 @@ def test_two_runs_on_one_cache(project):
                     duplicates=duplicates(emu))
 
 
+@pytest.mark.slow
 def test_waiting_run_budget_sees_the_cache_after_the_wait(project):
     """A run that waited for the lock (WANFLOW_LOCK_WAIT) assesses what the other run
     stored: --no-spend passes because nothing is left to pay for."""

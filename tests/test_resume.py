@@ -10,6 +10,8 @@ from conftest import run_cli, run_process, start_cli
 
 from wanflow.backends.emulator import Emulator
 
+pytestmark = pytest.mark.slow   # every test kills or interrupts a run mid-flight
+
 SPEC = """\
 wanflow: 1
 name: resume
