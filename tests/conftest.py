@@ -1,3 +1,6 @@
+"""Shared by the tests: the CLI run as a user runs it (in process, or as a process of its
+own where that is the point), an empty project, the shared media clips, and the
+reliability figures gathered at the end of the session."""
 import contextlib
 import faulthandler
 import os
@@ -12,9 +15,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Emulated tasks take about a second: poll on that scale, not the real API's minutes.
 FAST_POLLING = {"WANFLOW_POLL_FIRST": "0.2", "WANFLOW_POLL_MAX": "0.4"}
-# Preview animatics at a quarter of the model's size: the same timing, keys and files at a
-# sixteenth of the encoding work. A test that checks real sizes sets it back to "1".
+# Preview animatics at a quarter of the model's size: the same timing at a sixteenth of the
+# encoding work (and keys of their own). A test that checks real sizes sets it back to "1".
 SMALL_PREVIEWS = {"WANFLOW_PREVIEW_SCALE": "0.25"}
+# The terminal's stderr, kept before pytest captures the tests' output: where the stacks of
+# a hung CLI call are written, so that they are seen even though the worker dies.
+STDERR_FD = 2
+
+
+def pytest_configure(config):
+    global STDERR_FD
+    STDERR_FD = os.dup(2)
 
 
 def cli_env(env=None) -> dict:
@@ -37,7 +48,7 @@ def run_cli(args, cwd=None, env=None, timeout=300, check=None):
 
     wanted = cli_env(env)
     overrides = {**{k: None for k in os.environ if k not in wanted}, **wanted}
-    faulthandler.dump_traceback_later(timeout, exit=True, file=sys.__stderr__)
+    faulthandler.dump_traceback_later(timeout, exit=True, file=STDERR_FD)
     try:
         with contextlib.chdir(cwd or os.getcwd()):
             result = CliRunner().invoke(main, [str(a) for a in args], env=overrides,
