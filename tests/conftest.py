@@ -3,6 +3,7 @@ own where that is the point), an empty project, the shared media clips, and the
 reliability figures gathered at the end of the session."""
 import contextlib
 import faulthandler
+import logging
 import os
 import re
 import subprocess
@@ -35,19 +36,30 @@ def cli_env(env=None) -> dict:
     return {**full, **FAST_POLLING, **SMALL_PREVIEWS, **(env or {})}
 
 
+class LastResort(logging.Handler):
+    """What Python does with a warning logged when no handler is configured, as in the
+    `wanflow` command: the message on stderr (pytest's own handlers would swallow it)."""
+
+    def emit(self, record):
+        sys.stderr.write(self.format(record) + "\n")
+
+
 def run_cli(args, cwd=None, env=None, timeout=300, check=None):
     """Run `wanflow ARGS` as a user would from a shell, but in this process (click's test
-    runner): stdout and stderr apart, the exit code, and an uncaught exception's traceback
-    on stderr as the interpreter would print it. A run still going after `timeout` seconds
-    dumps every thread's stack and ends the test process (a hang must not stall the suite).
-    Only what needs a process of its own (signals, killing a run, a second process
-    contending for the cache) starts `wanflow` as a subprocess (see `start_cli`)."""
+    runner): stdout and stderr apart, the exit code, logged warnings and an uncaught
+    exception's traceback on stderr as the interpreter would print them. A run still going
+    after `timeout` seconds dumps every thread's stack and ends the test process (a hang
+    must not stall the suite). Only what needs a process of its own (signals, killing a
+    run, a second process contending for the cache) starts `wanflow` as a subprocess (see
+    `start_cli`)."""
     from click.testing import CliRunner
 
     from wanflow.cli import main
 
     wanted = cli_env(env)
     overrides = {**{k: None for k in os.environ if k not in wanted}, **wanted}
+    warnings = LastResort(logging.WARNING)
+    logging.getLogger().addHandler(warnings)
     faulthandler.dump_traceback_later(timeout, exit=True, file=STDERR_FD)
     try:
         with contextlib.chdir(cwd or os.getcwd()):
@@ -55,8 +67,9 @@ def run_cli(args, cwd=None, env=None, timeout=300, check=None):
                                         prog_name="wanflow")
     finally:
         faulthandler.cancel_dump_traceback_later()
+        logging.getLogger().removeHandler(warnings)
     stderr = result.stderr
-    if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+    if result.exc_info is not None and not isinstance(result.exc_info[1], SystemExit):
         stderr += "".join(traceback.format_exception(*result.exc_info))
     proc = subprocess.CompletedProcess(["wanflow", *map(str, args)], result.exit_code,
                                        result.stdout, stderr)
