@@ -181,15 +181,18 @@ def test_sigkill_at_random_moments_then_rerun(tmp_path):
     completion: nothing submitted twice, nothing lost, rerun exits 0."""
     trials = TRIALS or 3
     rng = random.Random(20240601)
-    # Run length: one undisturbed run of the same spec.
+    # Run length: one undisturbed run of the same spec, a process like the victims (its
+    # start-up included), so that the kill moments cover the whole of a run.
     ref = tmp_path / "reference"
     (ref / ".git").mkdir(parents=True)
     spec = write_spec(ref, long=True)
     with Emulator(latency=LATENCY, render_scale=1.0) as emu:
         started = time.monotonic()
-        proc = run(spec, emu)
+        proc = start("run", spec, "--backend", "dashscope", "--base-url", emu.base_url,
+                     "--json")
+        _, err = proc.communicate(timeout=120)
         length = time.monotonic() - started
-        assert proc.returncode == 0, proc.stderr
+        assert proc.returncode == 0, err
     kills = dup = gone = missing = reattached = 0
     moments = []
     for trial in range(trials):
