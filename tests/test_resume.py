@@ -63,7 +63,7 @@ def start_run(spec, emu):
 def test_sigkill_mid_flight_then_rerun_submits_nothing_twice(project, kill_after):
     spec = write_spec(project)
     # Full-size clips (cheap to render) let the rerun assemble by stream copy, not upscaling.
-    with Emulator(latency=(2.5, 3.5), render_scale=1.0, concurrency=3) as emu:
+    with Emulator(latency=(1.5, 2.0), render_scale=1.0, concurrency=3) as emu:
         # wanflow's own quota matches the emulator's, so it never draws a 429.
         proc = start_run(spec, emu)
         deadline = time.time() + 30
