@@ -97,6 +97,12 @@ def run_process(args, env=None, timeout=300) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def pytest_collection_modifyitems(items):
+    """The long trials first: with several workers, the short tests then fill the gaps
+    instead of one worker finishing a long trial alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # -- the reliability figures ---------------------------------------------------------------
 # Each reliability suite prints a line starting "RELIABILITY:". They are gathered from every
 # worker's captured output and repeated at the end of the session, so CI logs show them

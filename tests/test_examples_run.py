@@ -69,7 +69,12 @@ def test_readme_film_run_in_a_process_of_its_own(examples):
         assert media.probe(str(out)).video_codec == "h264"
 
 
-@pytest.mark.parametrize("rel", SPECS, ids=str)
+def long_for_the_emulator(rel):
+    """The film: generations in a chain and full-size crossfades on the paid path."""
+    return pytest.param(rel, marks=pytest.mark.slow) if rel.parts[0] == "film" else rel
+
+
+@pytest.mark.parametrize("rel", [long_for_the_emulator(rel) for rel in SPECS], ids=str)
 def test_example_runs_against_the_emulator(examples, rel):
     spec = examples / rel
     # Full-size clips: a scene of cuts is assembled by stream copy instead of an upscale.
