@@ -37,7 +37,8 @@ from wanflow.store.objects import ObjectStore
 
 TRIALS = int(os.environ.get("WANFLOW_TRIALS") or 0)
 KEY = "sk-test"
-LATENCY = (0.3, 0.6)
+LATENCY = (0.3, 0.6)           # seconds an emulated task takes: room to kill a run mid-task
+FAULT_LATENCY = (0.1, 0.2)
 
 PROMPTS = {
     "a": "Shot a: the lighthouse at dawn, waves below.",
@@ -169,7 +170,9 @@ def reliability(suite: str, **figures) -> None:
 
 @pytest.fixture
 def emu():
-    with Emulator(latency=LATENCY, render_scale=1.0) as e:
+    """For the fault scenarios: their faults hit requests, not moments, so tasks finish
+    by the first poll."""
+    with Emulator(latency=FAULT_LATENCY, render_scale=1.0) as e:
         yield e
 
 
