@@ -21,7 +21,7 @@ def test_step_summary_lists_regenerated_shots_cost_and_the_report_link(project):
     env = {**ACTIONS, "GITHUB_STEP_SUMMARY": str(summary)}
     run_cli(["run", str(spec), "--backend", "preview"], env=env, check=0)
     text = summary.read_text()
-    assert "### wanflow run: demo (preview/2)" in text
+    assert "### wanflow run: demo (preview/2@0.25)" in text   # the tests' small previews
     assert "Shots regenerated:" in text
     for shot in ("chase.wide#1", "chase.pounce#1", "chase.hero#1"):
         assert f"- `{shot}`" in text

@@ -6,7 +6,9 @@ import asyncio
 import hashlib
 import os
 import re
+import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -96,7 +98,9 @@ def test_expired_url_is_url_expired_and_leaves_nothing(tmp_path):
             async with make(emu.base_url) as backend:
                 sub = await backend.submit(T2V, {})
                 done = await backend.wait(sub.remote_id, T2V)
-                await asyncio.sleep(1.6)  # Expires is whole seconds
+                expires = int(parse_qs(urlsplit(done.video_url).query)["Expires"][0])
+                while time.time() <= expires:   # Expires is whole seconds
+                    await asyncio.sleep(0.05)
                 await backend.download(done, str(tmp_path / "out" / "clip.mp4"))
 
         err = expect(DownloadError, go())

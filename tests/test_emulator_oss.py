@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import emulator_helpers
 import pytest
@@ -115,6 +116,8 @@ def test_upload_is_beijing_only(make_emu, client):
 def test_url_ttl(make_emu, client):
     emu = make_emu(url_ttl=0.5)
     url = wait(client, emu, task_id(submit(client, emu, t2v())))["output"]["video_url"]
-    time.sleep(1.6)  # Expires has one-second resolution
+    expires = int(parse_qs(urlsplit(url).query)["Expires"][0])   # whole seconds
+    while time.time() <= expires:
+        time.sleep(0.05)
     r = client.get(url)
     assert r.status_code == 403 and b"Request has expired" in r.content

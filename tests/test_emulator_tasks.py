@@ -43,8 +43,9 @@ def test_cancel_pending_and_running(make_emu, client):
     out = poll(client, emu, a)["output"]
     assert out["task_status"] == "CANCELED" and "video_url" not in out
     b = task_id(submit(client, emu, t2v()))
-    time.sleep(0.45)
-    assert poll(client, emu, b)["output"]["task_status"] == "RUNNING"
+    while (status := poll(client, emu, b)["output"]["task_status"]) == "PENDING":
+        time.sleep(0.05)
+    assert status == "RUNNING"
     assert_error(client.post(f"{emu.base_url}/tasks/{b}/cancel", headers=AUTH), 400,
                  "UnsupportedOperation", "RUNNING")
     assert_error(client.post(f"{emu.base_url}/tasks/{a}/cancel", headers=AUTH), 400,

@@ -3,11 +3,11 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+from conftest import run_cli
 
 from wanflow import media
 from wanflow.store import Store
-
-from conftest import run_cli
 
 SPEC = """\
 wanflow: 1
@@ -58,22 +58,26 @@ def write_spec(root: Path, wide="Extreme long shot over the grassland.", transit
     return spec
 
 
-def run_json(spec, *extra, check=0):
-    proc = run_cli(["run", str(spec), "--backend", "preview", "--json", *extra], check=check)
+FULL_SIZE = {"WANFLOW_PREVIEW_SCALE": "1"}   # where a test checks the model's frame size
+
+
+def run_json(spec, *extra, check=0, env=None):
+    proc = run_cli(["run", str(spec), "--backend", "preview", "--json", *extra], check=check,
+                   env=env)
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     ran = sorted(e["task"] for e in events if e["event"] == "finished")
     done = [e for e in events if e["event"] == "done"][-1]
     return ran, done
 
 
-def plan_json(spec):
-    proc = run_cli(["plan", str(spec), "--backend", "preview", "--json"], check=0)
+def plan_json(spec, env=None):
+    proc = run_cli(["plan", str(spec), "--backend", "preview", "--json"], check=0, env=env)
     return {t["task"]: t for t in json.loads(proc.stdout)["tasks"]}
 
 
 def test_run_then_noop_then_prompt_edit(project):
     spec = write_spec(project)
-    ran, done = run_json(spec)
+    ran, done = run_json(spec, env=FULL_SIZE)
     assert done["generated"] == 3 and done["failed"] == 0
     for out in ("renders/chase.preview.mp4", "renders/main.preview.mp4"):
         probe = media.probe(str(project / out))
@@ -81,15 +85,15 @@ def test_run_then_noop_then_prompt_edit(project):
         assert probe.video_codec == "h264" and probe.has_audio
     assert (project / "demo.preview.lock").exists() and not (project / "demo.lock").exists()
 
-    ran, done = run_json(spec)
+    ran, done = run_json(spec, env=FULL_SIZE)
     assert ran == [] and done["generated"] == 0
 
     write_spec(project, wide="Extreme long shot; dusk over the grassland.")
-    plan = plan_json(spec)
+    plan = plan_json(spec, env=FULL_SIZE)
     assert plan["gen:chase.wide#1"]["reason"].startswith("request changed")
     assert "input.prompt" in plan["gen:chase.wide#1"]["reason"]
     assert plan["gen:chase.hero#1"]["status"] == "cached"
-    ran, done = run_json(spec)
+    ran, done = run_json(spec, env=FULL_SIZE)
     assert ran == ["film:main", "frame:chase.wide#1:last", "gen:chase.pounce#1",
                    "gen:chase.wide#1", "scene:chase"]
 
@@ -208,3 +212,22 @@ def test_report_page_shows_every_take_from_the_store(project):
     pounce = data["scenes"][0]["shots"][1]
     assert pounce["inputs"][0]["source"] == "frame:chase.wide#1:last"
     assert data["totals"]["takes"] == 3 and data["totals"]["cached"] == 3
+
+
+def test_scaled_previews_keep_timing_and_are_keyed_apart(project):
+    """WANFLOW_PREVIEW_SCALE: clips and assemblies at a fraction of the model's size, with
+    the same duration and frame rate; nothing of a scaled run passes for a full-size one."""
+    spec = write_spec(project)
+    run_json(spec, env={"WANFLOW_PREVIEW_SCALE": "0.25"})
+    for out in ("renders/chase.preview.mp4", "renders/main.preview.mp4"):
+        probe = media.probe(str(project / out))
+        assert (probe.width, probe.height, probe.fps) == (320, 180, 30)
+        assert probe.duration == pytest.approx(5.0, abs=0.05)   # 3 × 2 s, two 0.5 s fades
+    with Store(project / ".wanflow") as store:
+        gens = [r for r in store.actions.all() if r.task.startswith("gen:")]
+    assert len(gens) == 3 and {r.meta["backend"] for r in gens} == {"preview/2@0.25"}
+    assert all((r.meta["width"], r.meta["height"], r.meta["duration"]) == (320, 180, 2.0)
+               for r in gens)
+    full = plan_json(spec, env=FULL_SIZE)
+    assert all(t["status"] != "cached" for tid, t in full.items()
+               if not tid.startswith("asset:")), full

@@ -3,13 +3,13 @@ the settings of the Wan guide, the film shows continuity, and the media are smal
 by the project."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import wanflow_command
 
 from wanflow import media
 from wanflow.spec import load
@@ -19,11 +19,6 @@ EXAMPLES = ROOT / "examples"
 ALL_YAML = sorted(EXAMPLES.rglob("*.yaml"))
 SPECS = [p for p in ALL_YAML if p.parent.name != "templates" and p.parent.name != "ci"]
 SCHEMA = ROOT / "schemas" / "wanflow.schema.json"
-
-
-def wanflow_command() -> list[str]:
-    exe = Path(sys.executable).with_name("wanflow")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "wanflow"]
 
 
 def test_there_are_the_guide_clips_a_film_and_a_library():
@@ -120,9 +115,8 @@ def test_media_are_small_and_within_the_api_limits():
 def test_make_media_is_deterministic(tmp_path):
     script = EXAMPLES / "media" / "make_media.py"
     shutil.copy(script, tmp_path / "make_media.py")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, str(tmp_path / "make_media.py")], capture_output=True,
-                          text=True, timeout=60, env=env, check=False)
+                          text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     made = sorted(p.name for p in tmp_path.iterdir() if p.name != "make_media.py")
     assert made == sorted(p.name for p in (EXAMPLES / "media").iterdir()

@@ -3,11 +3,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, run_cli, run_process
 
 from wanflow import media
 from wanflow.backends.emulator import Emulator
-
-from conftest import ROOT, run_cli
 
 
 def example_specs():
@@ -60,10 +59,26 @@ def test_example_runs_on_preview(examples, rel):
     assert '"generated": 0' in proc.stdout
 
 
-@pytest.mark.parametrize("rel", SPECS, ids=str)
+def test_readme_film_run_in_a_process_of_its_own(examples):
+    """The README's main job as a user types it: the installed `wanflow` command."""
+    spec = examples / "film" / "wanflow.yaml"
+    proc = run_process(["run", spec, "--backend", "preview"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "0 failed" in proc.stderr
+    for out in outputs_of(spec, paid=False):
+        assert media.probe(str(out)).video_codec == "h264"
+
+
+def long_for_the_emulator(rel):
+    """The film: generations in a chain and full-size crossfades on the paid path."""
+    return pytest.param(rel, marks=pytest.mark.slow) if rel.parts[0] == "film" else rel
+
+
+@pytest.mark.parametrize("rel", [long_for_the_emulator(rel) for rel in SPECS], ids=str)
 def test_example_runs_against_the_emulator(examples, rel):
     spec = examples / rel
-    with Emulator(latency=(0.3, 0.6), render_scale=0.25) as emu:
+    # Full-size clips: a scene of cuts is assembled by stream copy instead of an upscale.
+    with Emulator(latency=(0.3, 0.6), render_scale=1.0) as emu:
         proc = run_cli(["run", str(spec), "--backend", "dashscope", "--base-url",
                         emu.base_url], env={"DASHSCOPE_API_KEY": "sk-test"})
         assert proc.returncode == 0, proc.stderr[-2000:]

@@ -4,19 +4,19 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
+from pathlib import Path
 
 import pytest
 import yaml
 
-from wanflow.store import lockfile
 from wanflow.errors import StoreError
+from wanflow.store import lockfile
 from wanflow.store.lockfile import LockEntry
 
 
 def entry(task, n=1, **kw) -> LockEntry:
-    fields = dict(key=f"{n:064x}", output=f"{n + 1000:064x}", size=1000 + n,
-                  backend="preview")
+    fields = {"key": f"{n:064x}", "output": f"{n + 1000:064x}", "size": 1000 + n,
+              "backend": "preview"}
     fields.update(kw)
     return LockEntry(task=task, **fields)
 
@@ -154,17 +154,13 @@ def test_crlf_checkout_is_read(tmp_path, entries):
     assert lockfile.read(path) == entries
 
 
-def test_thousands_of_lines_parse_fast():
+def test_thousands_of_lines_round_trip():
+    """Correctness at scale; how fast a big lock file loads is bench/bench_engine.py's."""
     many = {f"gen:s{i:05d}#1": entry(f"gen:s{i:05d}#1", i, model="wan2.6-t2v", duration=5.0,
                                      width=1280, height=720, task_id=f"t-{i}",
                                      actual_prompt="a long prompt " * 10)
             for i in range(5000)}
-    text = lockfile.render(many)
-    start = time.perf_counter()
-    back = lockfile.parse(text)
-    elapsed = time.perf_counter() - start
-    assert back == many
-    assert elapsed < 0.5, elapsed
+    assert lockfile.parse(lockfile.render(many)) == many
 
 
 # ---- merging --------------------------------------------------------------------------------
@@ -175,7 +171,8 @@ def _git_merge(tmp_path, base, ours, theirs):
         p = tmp_path / f"{name}.lock"
         p.write_text(lockfile.render(entries), encoding="utf-8")
         paths.append(str(p))
-    proc = subprocess.run(["git", "merge-file", *paths], capture_output=True, text=True)
+    proc = subprocess.run(["git", "merge-file", *paths], capture_output=True, text=True,
+                          check=False)
     return proc.returncode, paths[0]
 
 
@@ -205,10 +202,11 @@ BASE = {f"gen:{c}": entry(f"gen:{c}", i) for i, c in enumerate("abcdef")}
 def test_branches_changing_different_tasks_merge_cleanly(tmp_path, ours, theirs):
     ours_entries, theirs_entries = _changed(BASE, **ours), _changed(BASE, **theirs)
     code, merged_path = _git_merge(tmp_path, BASE, ours_entries, theirs_entries)
-    assert code == 0, open(merged_path).read()
+    merged = Path(merged_path).read_text(encoding="utf-8")
+    assert code == 0, merged
     expected = _changed(BASE, **ours, **theirs)
     assert lockfile.read(merged_path) == expected
-    assert open(merged_path).read() == lockfile.render(expected)
+    assert merged == lockfile.render(expected)
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -244,8 +242,8 @@ def test_entries_are_normalised_or_rejected_when_written(tmp_path):
     path = tmp_path / "wanflow.lock"
     lockfile.write(path, [e])
     assert lockfile.read(path)["gen:a#1"].width == 1280
-    for bad in (dict(width=1280.5), dict(size=True), dict(model=3), dict(backend=None),
-                dict(cost="0.1")):
+    for bad in ({"width": 1280.5}, {"size": True}, {"model": 3}, {"backend": None},
+                {"cost": "0.1"}):
         with pytest.raises(ValueError):
             lockfile.render([entry("gen:b#1", **bad)])
     assert lockfile.read(path)["gen:a#1"] == e  # a failed render wrote nothing

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
+from pathlib import Path
 
-from conftest import ROOT
-
+import wanflow
 from wanflow import media
 
 MEDIA_LIBRARIES = {"av", "PIL", "numpy"}
+PACKAGE = Path(wanflow.__file__).resolve().parent   # the package under test, as installed
 
 
 def test_public_api_is_reexported_from_the_defining_modules():
@@ -22,8 +22,8 @@ def test_public_api_is_reexported_from_the_defining_modules():
 
 def test_only_the_media_package_imports_the_media_libraries():
     offenders = []
-    for path in sorted((ROOT / "wanflow").rglob("*.py")):
-        if (ROOT / "wanflow" / "media") in path.parents:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if PACKAGE / "media" in path.parents:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
@@ -33,7 +33,7 @@ def test_only_the_media_package_imports_the_media_libraries():
             else:
                 continue
             if any(n.split(".")[0] in MEDIA_LIBRARIES for n in names):
-                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
     assert offenders == []
 
 
@@ -41,5 +41,5 @@ def test_importing_wanflow_loads_no_media_library():
     code = ("import sys, wanflow, wanflow.cli; "
             f"print(sorted(m for m in {sorted(MEDIA_LIBRARIES)!r} if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          check=True)
     assert proc.stdout.strip() == "[]"

@@ -119,13 +119,12 @@ def test_a_planted_pickle_or_malformed_record_is_ignored_and_nothing_runs(projec
     import subprocess
     import sys
 
-    from conftest import ROOT
 
     (project_dir / "lib.yaml").write_text(LIB)
     (project_dir / "spec.yaml").write_text(SPEC)
     marker = project_dir / "PWNED"
     evil = pickle.dumps(_Payload(marker))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     env.pop("DASHSCOPE_API_KEY", None)
     cwd = os.getcwd()
     try:

@@ -67,7 +67,7 @@ def write_spec(root: Path, shots: int = SHOTS, extra: str = "") -> Path:
 def env_for(url: str | None, *, key: bool = True, **more: str) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DASHSCOPE_", "WANFLOW_", "AWS_"))}
-    env.update(PYTHONPATH=str(ROOT), **FAST_POLLING)
+    env.update(FAST_POLLING)
     if key:
         env["DASHSCOPE_API_KEY"] = KEY
     if url:

@@ -1,18 +1,16 @@
 """Never pay twice: a run killed with SIGKILL mid-flight resumes its journaled tasks."""
 import collections
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
+from conftest import run_cli, run_process, start_cli
 
 from wanflow.backends.emulator import Emulator
 
-from conftest import FAST_POLLING, ROOT, run_cli
+pytestmark = pytest.mark.slow   # every test kills or interrupts a run mid-flight
 
 SPEC = """\
 wanflow: 1
@@ -52,19 +50,20 @@ def submitted_prompts(emu):
     return collections.Counter(s["body"]["input"]["prompt"] for s in emu.submissions())
 
 
-def start_run(spec, emu, env_extra=None):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASHSCOPE_API_KEY": "sk-test",
-           **FAST_POLLING, **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "wanflow", "run", str(spec), "--backend",
-                             "dashscope", "--base-url", emu.base_url, "--json",
-                             "--limit", "wan2.7-t2v=3"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+KEY = {"DASHSCOPE_API_KEY": "sk-test"}
+
+
+def start_run(spec, emu):
+    """A run in a process of its own, to be killed."""
+    return start_cli(["run", spec, "--backend", "dashscope", "--base-url", emu.base_url,
+                      "--json", "--limit", "wan2.7-t2v=3"], env=KEY)
 
 
 @pytest.mark.parametrize("kill_after", [2, 4])
 def test_sigkill_mid_flight_then_rerun_submits_nothing_twice(project, kill_after):
     spec = write_spec(project)
-    with Emulator(latency=(2.5, 3.5), render_scale=0.25, concurrency=3) as emu:
+    # Full-size clips (cheap to render) let the rerun assemble by stream copy, not upscaling.
+    with Emulator(latency=(1.5, 2.0), render_scale=1.0, concurrency=3) as emu:
         # wanflow's own quota matches the emulator's, so it never draws a 429.
         proc = start_run(spec, emu)
         deadline = time.time() + 30
@@ -80,8 +79,9 @@ def test_sigkill_mid_flight_then_rerun_submits_nothing_twice(project, kill_after
         before = len(emu.submissions())
         assert before >= kill_after
 
-        proc = run_cli(["run", str(spec), "--backend", "dashscope", "--base-url",
-                        emu.base_url, "--json"], env={"DASHSCOPE_API_KEY": "sk-test"})
+        # End to end: the rerun too is the `wanflow` command in a process of its own.
+        proc = run_process(["run", spec, "--backend", "dashscope", "--base-url", emu.base_url,
+                            "--json"], env=KEY)
         assert proc.returncode == 0, proc.stderr
         events = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
         resumed = [e for e in events if e["event"] == "reattach"]
@@ -109,7 +109,7 @@ def test_kill_during_submit_is_reconciled_not_resubmitted(project):
         assert len(emu.submissions()) == 1
         emu.faults.slow_ms = 0
         proc = run_cli(["run", str(spec), "--backend", "dashscope", "--base-url",
-                        emu.base_url], env={"DASHSCOPE_API_KEY": "sk-test"})
+                        emu.base_url], env=KEY)
         assert proc.returncode == 0, proc.stderr
         assert "adopted" in proc.stderr
         assert len(emu.submissions()) == 1
@@ -117,13 +117,9 @@ def test_kill_during_submit_is_reconciled_not_resubmitted(project):
 
 def test_sigint_stops_submitting_finishes_in_flight_and_exits_130(project):
     spec = write_spec(project, shots=6)
-    with Emulator(latency=(1.5, 2.0), render_scale=0.25, concurrency=2) as emu:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "wanflow", "run", str(spec), "--backend", "dashscope",
-             "--base-url", emu.base_url, "--json", "--limit", "wan2.7-t2v=2"],
-            env={**os.environ, "PYTHONPATH": str(ROOT), "DASHSCOPE_API_KEY": "sk-test",
-                 **FAST_POLLING},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with Emulator(latency=(1.5, 2.0), render_scale=1.0, concurrency=2) as emu:
+        proc = start_cli(["run", spec, "--backend", "dashscope", "--base-url", emu.base_url,
+                          "--json", "--limit", "wan2.7-t2v=2"], env=KEY)
         deadline = time.time() + 20
         while time.time() < deadline and len(emu.submissions()) < 2:
             time.sleep(0.02)
@@ -138,7 +134,7 @@ def test_sigint_stops_submitting_finishes_in_flight_and_exits_130(project):
                     and e["task"].startswith("gen:")}
         assert len(finished) == submitted   # what was in flight was still collected
         proc = run_cli(["run", str(spec), "--backend", "dashscope", "--base-url",
-                        emu.base_url], env={"DASHSCOPE_API_KEY": "sk-test"})
+                        emu.base_url], env=KEY)
         assert proc.returncode == 0, proc.stderr
         assert max(submitted_prompts(emu).values()) == 1 and len(emu.submissions()) == 6
 
@@ -146,12 +142,8 @@ def test_sigint_stops_submitting_finishes_in_flight_and_exits_130(project):
 def test_second_sigint_aborts_and_cancels_tasks_still_queued(project):
     spec = write_spec(project, shots=2)
     with Emulator(latency=(30.0, 30.0), render_scale=0.25) as emu:   # PENDING for 3 s
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "wanflow", "run", str(spec), "--backend", "dashscope",
-             "--base-url", emu.base_url],
-            env={**os.environ, "PYTHONPATH": str(ROOT), "DASHSCOPE_API_KEY": "sk-test",
-                 **FAST_POLLING},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = start_cli(["run", spec, "--backend", "dashscope", "--base-url", emu.base_url],
+                         env=KEY)
         deadline = time.time() + 20
         while time.time() < deadline:
             rows = journal_rows(project)
@@ -159,9 +151,11 @@ def test_second_sigint_aborts_and_cancels_tasks_still_queued(project):
                 break
             time.sleep(0.02)
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.2)
+        seen = ""   # the second press must come after the first was handled
+        while "stopping:" not in seen and (line := proc.stderr.readline()):
+            seen += line
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        err = seen + proc.communicate(timeout=30)[1]
         assert proc.returncode == 130, err
         assert "Traceback" not in err
         states = sorted(t["status"] for t in emu.tasks().values())

@@ -46,7 +46,9 @@ def pages(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(pages):
+    # After `pages`: Playwright's sync API keeps an event loop running in this thread, and
+    # an in-process `wanflow run` (asyncio.run) cannot start inside it.
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"no Chromium at {CHROMIUM}: install Debian's chromium package "
                     "(apt-get install chromium), or set WANFLOW_SKIP_BROWSER=1 to skip")

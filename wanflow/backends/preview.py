@@ -5,6 +5,10 @@ journal and the store treat both alike. The animatic is rendered straight into t
 download destination (the store's temporary file), so constructing the backend — as
 `plan` and `status` do — touches no file. Its identity keeps preview outputs apart from
 real ones in every key.
+
+`scale` renders the animatics smaller than the model would (same duration, frame rate and
+aspect): a quick look on a slow machine, and cheap media for tests. A scaled animatic is
+different bytes, so the scale is part of the identity and keys such runs apart.
 """
 from __future__ import annotations
 
@@ -25,11 +29,13 @@ class PreviewBackend(BaseBackend):
     name = "preview"
     # The look of the animatic is part of every preview key: a new look redraws them all.
     # 2: input images, prompt beats, scene and film timecode.
-    identity = "preview/2"
+    look = "preview/2"
     paid = False
 
-    def __init__(self, *, delay: float = 0.0):
+    def __init__(self, *, delay: float = 0.0, scale: float = 1.0):
         self.delay = float(delay)   # extra seconds per task, to imitate slow generations
+        self.scale = float(scale)   # fraction of the model's frame size to render at
+        self.identity = self.look if self.scale == 1 else f"{self.look}@{self.scale:g}"
         self._jobs: dict[str, tuple[GenRequest, dict[str, str]]] = {}
 
     async def submit(self, request: GenRequest, files: dict[str, str], *,
@@ -54,13 +60,22 @@ class PreviewBackend(BaseBackend):
 
     async def download(self, finished: Finished, dest: str) -> str:
         req, files = self._jobs.pop(finished.remote_id)
-        return await asyncio.to_thread(_render, req, files, dest)
+        return await asyncio.to_thread(_render, req, files, dest, self.scale)
 
     async def cancel(self, remote_id: str) -> bool:
         return self._jobs.pop(remote_id, None) is not None
 
 
-def _render(req: GenRequest, files: dict[str, str], dest: str) -> str:
+def scaled(width: int, height: int, scale: float) -> tuple[int, int]:
+    """`width`×`height` times `scale`, each rounded to an even number (4:2:0 video needs
+    even sides). Preview clips and the scenes assembled from them use this one rule, so
+    that assembly never has to resize a clip."""
+    if scale == 1:
+        return width, height
+    return max(2, 2 * round(width * scale / 2)), max(2, 2 * round(height * scale / 2))
+
+
+def _render(req: GenRequest, files: dict[str, str], dest: str, scale: float) -> str:
     """Render the animatic of `req` into `dest`; returns its sha256."""
     from .. import media  # PyAV loads only when something is rendered
 
@@ -86,6 +101,7 @@ def _render(req: GenRequest, files: dict[str, str], dest: str) -> str:
             probe = media.probe(clip)
             size = (probe.width, probe.height)
         width, height = _follow_aspect(req.resolution, size)
+    width, height = scaled(width, height, scale)
     scene, _, rest = req.label.partition(".")
     shot, _, take = rest.partition("#")
     prompt = req.body.get("input", {}).get("prompt", "")

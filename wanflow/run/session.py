@@ -11,17 +11,18 @@ import os
 import shlex
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Self
 
 from .. import backends
 from ..backends import Choice
 from ..backends.base import Backend, Medium
+from ..backends.preview import scaled
 from ..errors import ConfigError, Interrupted, StoreError, UsageError
 from ..plan import planner
 from ..plan.assess import CACHED, REMOTE, RUN, TaskState, assess
 from ..plan.cost import Pricing
-from ..plan.tasks import AssetTask, GenTask, TaskId, render_path
+from ..plan.tasks import AssembleTask, AssetTask, GenTask, TaskId, render_path
 from ..settings import Settings
 from ..store import Store, lockfile
 from ..store.fs import hash_file, storage_error
@@ -81,7 +82,8 @@ class Session:
         journal: Journal | NullJournal = (
             Journal(os.path.join(proj.cache_dir, "journal.db")) if chosen.paid
             else NullJournal())
-        plan = planner.build(proj.spec, chosen.identity)
+        plan = _at_preview_scale(planner.build(proj.spec, chosen.identity),
+                                 1.0 if chosen.paid else settings.preview_scale)
         targets = planner.select(plan, tuple(only))
         pricing = Pricing.for_region(settings.region or spec_settings.region, settings.prices)
         return cls(spec_file, proj, settings, choice, store, journal, chosen, plan, targets,
@@ -125,6 +127,20 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _at_preview_scale(plan: planner.Plan, scale: float) -> planner.Plan:
+    """Scenes and films assembled at the size of scaled preview clips (the same rounding),
+    so that nothing is resized. Width and height are key material: a scaled assembly is
+    keyed apart from a full-size one."""
+    if scale == 1:
+        return plan
+    tasks = dict(plan.tasks)
+    for tid, task in plan.tasks.items():
+        if isinstance(task, AssembleTask):
+            width, height = scaled(task.width, task.height, scale)
+            tasks[tid] = replace(task, width=width, height=height)
+    return replace(plan, tasks=tasks)
 
 
 # -- plan ------------------------------------------------------------------------------------
