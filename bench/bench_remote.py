@@ -98,7 +98,7 @@ options = dict(poll_first=a["poll_first"] / ts, poll_max=a["poll_max"] / ts,
                query_qps=20.0 * ts) if a["generate"] else {}
 t0 = time.time()
 with engine.Session.open(a["spec"], settings, backend_options=options,
-                         generate=a["generate"]) as session:
+                         generate=a["generate"], fetch=not a["generate"]) as session:
     summary = (engine.run if a["generate"] else engine.pull)(
         session, reporter=report, install_signals=False)
 t1 = time.time()

@@ -125,6 +125,20 @@ def test_dashscope_flag_without_key_is_a_config_error():
         select("dashscope", None, False)
 
 
+def test_a_paid_plan_needs_no_key_but_a_paid_run_does(project):
+    """plan, status and diff only look: `--backend dashscope` shows what a paid run would
+    cost without a key (a fork's pull request has none); `run` refuses before anything."""
+    spec = write(project)
+    report = plan_json(spec, "--backend", "dashscope")
+    assert report["backend"].startswith("dashscope") and "no DASHSCOPE_API_KEY" in \
+        report["backend_reason"]
+    assert report["totals"]["to_run"] > 0 and report["totals"]["billed_seconds"] > 0
+    run_cli(["status", str(spec), "--backend", "dashscope"], check=0)
+    proc = run_cli(["run", str(spec), "--backend", "dashscope"], check=4)
+    assert "needs DASHSCOPE_API_KEY" in proc.stderr
+    assert not (project / "renders").exists() and not (project / "trust.lock").exists()
+
+
 def test_the_chosen_backend_is_said_first_and_in_json(project):
     spec = write(project)
     proc = run_cli(["plan", str(spec), "--json"], env={"DASHSCOPE_API_KEY": KEY}, check=0)

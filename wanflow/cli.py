@@ -255,13 +255,13 @@ def _spec_options(f):
 def _session(spec, cache, backend, base_url, region, only, as_json, prices_file, **more):
     from .run.session import Session
 
-    generate = more.pop("generate", True)
+    generate, fetch = more.pop("generate", False), more.pop("fetch", False)
     workspace = click.get_current_context().meta.get("workspace")
     settings = _settings(cache=cache, backend=backend, base_url=base_url, region=region,
                          workspace=workspace, prices_file=prices_file, **_remote_flags(),
                          **more)
     session = Session.open(resolve_spec(spec), settings, only=tuple(only),
-                           notice=_notice(as_json), generate=generate)
+                           notice=_notice(as_json), generate=generate, fetch=fetch)
     for diag in session.project.spec.warnings:   # what validate warns about, every time
         _echo(diag, err=True)
         if settings.github_actions:
@@ -326,7 +326,7 @@ def run(spec_file, cache, backend, base_url, region, only, prices_file, as_json,
     from .run import events, reporters
 
     with _session(spec_file, cache, backend, base_url, region, only, as_json, prices_file,
-                  limits=tuple(limits)) as session:
+                  limits=tuple(limits), generate=True) as session:
         for note in session.plan.notes:
             _notice(as_json)(f"note: {note}")
         tally = events.Tally(reporters.make(as_json))
@@ -353,7 +353,7 @@ def pull(spec_file, cache, backend, base_url, region, only, prices_file, as_json
     from .run import session as sessions
 
     with _session(spec_file, cache, backend, base_url, region, only, as_json, prices_file,
-                  generate=False) as session:
+                  fetch=True) as session:
         summary = sessions.pull(session, as_json=as_json, jobs=jobs)
     if summary.interrupted:
         sys.exit(130)

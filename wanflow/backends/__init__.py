@@ -26,12 +26,19 @@ class Choice:
     reason: str
 
 
-def select(flag: str | None, spec: str | None, has_key: bool) -> Choice:
+def select(flag: str | None, spec: str | None, has_key: bool, *,
+           key_required: bool = True) -> Choice:
     """The backend for a command-line `--backend` (None: not given) and the spec's
-    `settings.backend` (None: not set). Pure: the rule of DESIGN §4 in one place."""
+    `settings.backend` (None: not set). Pure: the rule of DESIGN §4 in one place.
+    `key_required=False` (plan, status, report, diff: nothing is generated) lets
+    `--backend dashscope` show the paid plan without a key."""
     if flag == "dashscope":
         if not has_key:
-            raise ConfigError("--backend dashscope needs DASHSCOPE_API_KEY in the environment")
+            if key_required:
+                raise ConfigError("--backend dashscope needs DASHSCOPE_API_KEY in the "
+                                  "environment")
+            return Choice("dashscope", "--backend dashscope; no DASHSCOPE_API_KEY, so this "
+                                       "command only looks")
         return Choice("dashscope", "--backend dashscope")
     if flag == "preview":
         return Choice("preview", "--backend preview")
@@ -54,7 +61,8 @@ def naming_only(choice: Choice, settings: Settings, *, region: str | None = None
     if choice.name == "preview":
         from .preview import PreviewBackend
 
-        return PreviewBackend()
+        return PreviewBackend(scale=settings.preview_scale)
+    _refuse_malformed_key(settings)   # said now, not when the first paid run needs it
     from .base import NamingOnly
     from .dashscope.client import resolve_endpoint
 
@@ -71,10 +79,7 @@ def make(choice: Choice, settings: Settings, *, region: str | None = None,
                               scale=settings.preview_scale)
     if settings.api_key is None:
         raise ConfigError("the dashscope backend needs DASHSCOPE_API_KEY in the environment")
-    if not settings.api_key.well_formed():
-        raise ConfigError("DASHSCOPE_API_KEY is malformed: it contains whitespace, a control "
-                          "character or a non-ASCII character (it is not shown); set it to "
-                          "the key exactly as the Model Studio console gives it")
+    _refuse_malformed_key(settings)
     from .dashscope import DashScopeBackend
 
     for option in ("poll_first", "poll_max", "wait_timeout"):
@@ -86,3 +91,10 @@ def make(choice: Choice, settings: Settings, *, region: str | None = None,
     return DashScopeBackend(api_key=settings.api_key.reveal(), region=region,
                             base_url=settings.base_url, workspace=settings.workspace,
                             upload_cache_dir=upload_cache, **options)  # type: ignore[arg-type]
+
+
+def _refuse_malformed_key(settings: Settings) -> None:
+    if settings.api_key is not None and not settings.api_key.well_formed():
+        raise ConfigError("DASHSCOPE_API_KEY is malformed: it contains whitespace, a control "
+                          "character or a non-ASCII character (it is not shown); set it to "
+                          "the key exactly as the Model Studio console gives it")

@@ -60,14 +60,18 @@ class Session:
     @classmethod
     def open(cls, spec_file: str, settings: Settings | None = None, *,
              only: tuple[str, ...] = (), notice: Callable[[str], None] | None = None,
-             backend_options: dict | None = None, generate: bool = True) -> Session:
-        """`generate=False` (pull): the backend only names the outputs it would make, so
-        paid renders can be fetched from the remote without an API key."""
+             backend_options: dict | None = None, generate: bool = True,
+             fetch: bool = False) -> Session:
+        """`generate=False` (plan, status, report, diff, pull): the backend only names the
+        outputs it would make, so a paid plan can be shown, and paid renders fetched from the
+        remote, without an API key. `fetch` (pull): a spec's `backend: dashscope` chooses
+        the paid renders even with no key set, as there is nothing to pay for."""
         settings = settings or Settings()
         proj = project.open_project(spec_file, settings.cache, settings.state_dir)
         spec_settings = proj.spec.settings
         choice = backends.select(settings.backend, spec_settings.backend,
-                                 settings.api_key is not None or not generate)
+                                 settings.api_key is not None or fetch,
+                                 key_required=generate)
         if notice is not None:   # before anything else the command prints
             notice(f"backend: {choice.name} ({choice.reason})")
         region = settings.region or spec_settings.region
