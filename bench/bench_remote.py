@@ -46,10 +46,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-import httpx
 
 KEY = "sk-test"
 MODEL = "wan2.7-t2v"
@@ -375,8 +375,9 @@ def main(argv=None) -> int:
     cfg.latency = (float(lo), float(hi or lo))
     skip = set(filter(None, cfg.skip.split(",")))
     ts = cfg.time_scale
-    print(f"remote {cfg.remote}, fleet on {cfg.fleet_remote}; latency {cfg.latency[0]:g}-{cfg.latency[1]:g} s; time scale "
-          f"{ts:g}; account quota {cfg.concurrency} in flight, {cfg.submit_rps:g} submits/s; "
+    print(f"remote {cfg.remote}, fleet on {cfg.fleet_remote}; "
+          f"latency {cfg.latency[0]:g}-{cfg.latency[1]:g} s; time scale {ts:g}; "
+          f"account quota {cfg.concurrency} in flight, {cfg.submit_rps:g} submits/s; "
           f"claims: heartbeat {cfg.claim_heartbeat:g} s, stale {cfg.claim_stale:g} s (real)",
           flush=True)
     results: dict = {}

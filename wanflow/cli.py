@@ -321,9 +321,8 @@ def plan(spec_file, cache, backend, base_url, region, only, prices_file, as_json
 def run(spec_file, cache, backend, base_url, region, only, prices_file, as_json, jobs, limits,
         max_cost, no_spend, resubmit, resubmit_uncertain):
     """Generate what changed, reuse the rest, assemble scenes and films."""
-    from .run import session as sessions
-
     from .run import events, reporters
+    from .run import session as sessions
 
     with _session(spec_file, cache, backend, base_url, region, only, as_json, prices_file,
                   limits=tuple(limits)) as session:

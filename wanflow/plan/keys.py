@@ -34,7 +34,7 @@ def diff(old, new, prefix: str = "") -> list[str]:
         return out
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         out = []
-        for i, (a, b) in enumerate(zip(old, new)):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
             out.extend(diff(a, b, f"{prefix}[{i}]"))
         return out
     return [] if old == new else [prefix or "(all)"]

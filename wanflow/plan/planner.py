@@ -194,9 +194,9 @@ def geometry_notes(spec: Spec, tasks: Mapping[TaskId, Task]) -> tuple[str, ...]:
                  if isinstance(c, GenTask)}
         if len(clips) > 1:
             kinds = " and ".join(sorted(_format(*c) for c in clips))
-            notes.append(f"scene {scene.id} joins clips of {kinds}; it is assembled at {_format(*formats[scene.id])}, the format of its "
-                         f"first shot {scene.shots[0].qid} (the others are letterboxed and "
-                         "retimed)")
+            notes.append(f"scene {scene.id} joins clips of {kinds}; it is assembled at "
+                         f"{_format(*formats[scene.id])}, the format of its first shot "
+                         f"{scene.shots[0].qid} (the others are letterboxed and retimed)")
     for film in spec.films:
         task = tasks[TaskId.film(film.id)]
         assert isinstance(task, AssembleTask)

@@ -39,7 +39,7 @@ def prepare(task: Task, outputs: Mapping[TaskId, Output], *, backend: str,
     ins = [outputs.get(i) for i in task.inputs]
     if any(o is None for o in ins):
         return None
-    known: dict[TaskId, Output] = dict(zip(task.inputs, ins))  # type: ignore[arg-type]
+    known: dict[TaskId, Output] = dict(zip(task.inputs, ins, strict=True))  # type: ignore[arg-type]
     if isinstance(task, GenTask):
         return _prepare_gen(task, known, backend, picks)
     if isinstance(task, FrameTask):

@@ -205,7 +205,8 @@ def _input(shot: Shot, info: models.Model, picks: Mapping[str, int], ref_of) -> 
         if audio_ref:
             inp["audio_url"] = audio_ref
     elif info.protocol == "frames":
-        for role, field_name in (("first_frame", "first_frame_url"), ("last_frame", "last_frame_url")):
+        frame_fields = (("first_frame", "first_frame_url"), ("last_frame", "last_frame_url"))
+        for role, field_name in frame_fields:
             items = by_role.get(role, [])
             if items:
                 inp[field_name] = ref_of(source_of(items[0], picks))
@@ -266,7 +267,8 @@ def _parameters(shot: Shot, info: models.Model, take: int, tier: str, width: int
 
 
 def substitute(value, urls: dict[str, str]):
-    """`value` with every `sha256:<hex>` placeholder replaced by the URL the backend serves it at."""
+    """`value` with every `sha256:<hex>` placeholder replaced by the URL the backend serves it
+    at."""
     if isinstance(value, str) and value.startswith(PLACEHOLDER):
         return urls[value[len(PLACEHOLDER):]]
     if isinstance(value, dict):

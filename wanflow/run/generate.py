@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from .. import models
@@ -227,10 +228,10 @@ class Generations:
                     return await self._wait(task, key, remote_id, req, elapsed=adopt.age)
         if files and self.backend.paid:   # a free backend uploads nothing
             self.report(Event.STATE, task=task.id, state=UPLOADING)
-        try:   # uploads first, outside the model's slot (submit reuses them)
+        # Uploads first, outside the model's slot (submit reuses them). A failure here is
+        # left to submit, which uploads again and reports the error with its retries.
+        with suppress(BackendError):
             await self.backend.prepare(req, files)
-        except BackendError:
-            pass   # submit uploads again and reports the error with its retries
         slots, rate, submit_lock = self._quota(req.model)
         # The model's slot before the global permit: a task waiting for its model must
         # not hold a permit that a task of another, idle model could use.

@@ -11,6 +11,7 @@ import os
 import shlex
 import signal
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Self
 
@@ -115,10 +116,8 @@ class Session:
         return {t: s for t, s in self.states.items() if t in self.targets}
 
     def close(self) -> None:
-        try:
+        with suppress(RuntimeError):
             asyncio.run(self.backend.aclose())
-        except RuntimeError:
-            pass
         self.journal.close()
         self.store.close()
 
@@ -265,7 +264,10 @@ def push(spec_file: str, settings: Settings) -> dict:
 def _remote_tier(session: Session, report) -> RemoteTier | None:
     if session.remote is None:
         return None
-    notice = (lambda message: report(Event.NOTICE, message=message))
+
+    def notice(message: str) -> None:
+        report(Event.NOTICE, message=message)
+
     claims = (make_claims(session.remote, session.settings, notice)
               if session.backend.paid else None)   # preview work is free: never claimed
     checked = session._remote_results.checked if session._remote_results else ()

@@ -121,7 +121,8 @@ class _Loading:
             display = os.path.normpath(os.path.join(os.path.dirname(doc.file), item))
             if abspath in chain:
                 names = [self._display_of(p) for p in chain[chain.index(abspath):]]
-                self.out.append(Diagnostic(where, "include cycle: " + " -> ".join(names + [display])))
+                self.out.append(Diagnostic(where,
+                                           "include cycle: " + " -> ".join(names + [display])))
                 continue
             if abspath in self.loaded:
                 continue

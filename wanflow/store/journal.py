@@ -13,7 +13,8 @@ Only paid backends keep a journal: a free task cut short is simply done again.
 
 `finished` keeps the backend's finished data (URLs, usage...) so a failed download is
 retried without generating again. `run_times` remembers how long finished tasks of each
-kind ran (the backend names the kinds), so later runs poll when a task is due. Writes are synchronous=FULL: durable when they return.
+kind ran (the backend names the kinds), so later runs poll when a task is due. Writes are
+synchronous=FULL: durable when they return.
 One connection per Journal, shared by threads under a lock; several processes may open the
 same file (WAL + busy timeout).
 """

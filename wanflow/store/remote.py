@@ -24,6 +24,7 @@ place below the command line that reads the environment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
@@ -414,10 +415,8 @@ class RemoteStore:
                 return False
             raise
         finally:
-            try:
+            with contextlib.suppress(RemoteError):   # a leftover probe object is harmless
                 await self.delete(name)
-            except RemoteError:
-                pass   # a leftover probe object is harmless
 
     # -- errors -----------------------------------------------------------------------------
 

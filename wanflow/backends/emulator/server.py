@@ -26,6 +26,7 @@ wanflow's client on this machine can pace its polls to the emulator's clock.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -147,10 +148,8 @@ class Emulator:
             conns = list(self._conns)
             self._conns.clear()
         for conn in conns:  # keep-alive connections would otherwise outlive the server
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._own_workdir and self.workdir:
@@ -378,7 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
     def emu(self) -> Emulator:
         return self.server.emulator  # type: ignore[attr-defined]
 
-    def log_message(self, format, *args):  # silence the default stderr log
+    def log_message(self, fmt, *args):  # silence the default stderr log
         pass
 
     def setup(self):
