@@ -74,7 +74,8 @@ _RUNNER = r"""
 import functools, json, shutil, sys, time
 a = json.loads(sys.argv[1])
 from wanflow import media
-from wanflow.run import executor, session as engine
+from wanflow.run import session as engine
+from wanflow.run.options import RunOptions
 from wanflow.settings import Settings
 
 def assemble(clips, dest, **_):
@@ -83,7 +84,7 @@ def assemble(clips, dest, **_):
 
 media.assemble = assemble
 ts = a["time_scale"]
-engine.RunOptions = functools.partial(executor.RunOptions, backoff_base=1.0 / ts,
+engine.RunOptions = functools.partial(RunOptions, backoff_base=1.0 / ts,
                                       backoff_cap=60.0 / ts)
 settings = Settings.resolve(a["env"], backend="dashscope",
                             base_url=a["base_url"], limits=tuple(a["limits"]),

@@ -13,7 +13,6 @@ import asyncio
 import errno
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -37,7 +36,7 @@ from ..store.lockfile import LockBook, entry_from_result
 from .events import ASSEMBLING, EXTRACTING, STORING, WAITING, Event, Reporter
 from .generate import Generations
 from .local import run_local, verified_input
-from .quotas import Limits
+from .options import RunOptions
 from .scheduler import Scheduler
 
 if TYPE_CHECKING:
@@ -45,24 +44,6 @@ if TYPE_CHECKING:
 
 # Errors writing the cache that every later task would hit too: stop the run on them.
 _CACHE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
-
-
-@dataclass
-class RunOptions:
-    generate: bool = True                  # False (pull): a generation the remote lacks fails
-    jobs: int = 16                         # concurrent generations, all models together
-    local_jobs: int = max(1, os.cpu_count() or 1)
-    resubmit_uncertain: bool = False
-    resubmit: frozenset[TaskId] = frozenset()   # generations to submit again, journal or not
-    resubmit_command: Callable[[TaskId], str] = lambda t: f"--resubmit {t.label}"
-    limits: dict[str, Limits] = field(default_factory=dict)   # model -> Limits (merged)
-    submit_retries: int = 6
-    failed_task_retries: int = 2
-    backoff_base: float = 1.0
-    backoff_cap: float = 60.0
-    backend_reason: str = ""               # why this backend runs (reported with the plan)
-    currency: str | None = None            # of the prices, recorded with each cost
-    max_cost: float | None = None          # the budget, reported with the plan (checked before)
 
 
 @dataclass(frozen=True)
@@ -103,15 +84,10 @@ class Executor:
         self.prepared: dict[TaskId, Prepared] = {}
         self.films: list[str] = []
         self._local = asyncio.Semaphore(self.options.local_jobs)
-        o = self.options
         backend.learn(journal)   # run times of earlier tasks shape the poll schedule
-        self.generations = Generations(
-            store=store, journal=journal, backend=backend, report=reporter, limits=o.limits,
-            jobs=o.jobs, submit_retries=o.submit_retries,
-            failed_task_retries=o.failed_task_retries, backoff_base=o.backoff_base,
-            backoff_cap=o.backoff_cap, resubmit_uncertain=o.resubmit_uncertain,
-            resubmit=o.resubmit, resubmit_command=o.resubmit_command,
-            task_models=self._model_of, remote=remote)
+        self.generations = Generations(self.options, store=store, journal=journal,
+                                       backend=backend, report=reporter,
+                                       task_models=self._model_of, remote=remote)
 
     @property
     def stopping(self) -> bool:

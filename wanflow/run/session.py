@@ -32,7 +32,8 @@ from ..text import shown
 from . import budget, project, quotas, reporters
 from .budget import Money
 from .events import Event
-from .executor import Executor, RunOptions, RunSummary, lock_identity
+from .executor import Executor, RunSummary, lock_identity
+from .options import RunOptions
 from .remote import RemoteResults, RemoteTier, make_claims, open_remote, push_pinned
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
                          backend_reason=session.choice.reason,
                          currency=session.pricing.currency)
     if jobs:
-        options.jobs = jobs
+        options = replace(options, jobs=jobs)
     report = reporter or reporters.make(as_json, plain=session.settings.github_actions)
     try:
         with session.store.run_lock(wait=session.settings.lock_wait):
@@ -227,7 +228,8 @@ def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
             if generate:
                 check_budget(session, max_cost=max_cost, no_spend=no_spend)
                 check_backend(session)
-            options.max_cost = max_cost.amount if max_cost is not None else None
+            options = replace(options,
+                              max_cost=max_cost.amount if max_cost is not None else None)
             book = _lock_book(session, states)
             executor = Executor(session.plan, states, store=session.store,
                                 journal=session.journal, backend=session.backend,
