@@ -231,8 +231,8 @@ def select(plan: Plan, only: tuple[str, ...]) -> frozenset[TaskId]:
 
 
 def _targets(spec: Spec, tasks: dict[TaskId, Task], target: str) -> list[TaskId]:
-    for tid in (TaskId.parse(f"film:{target}"), TaskId.parse(f"scene:{target}")):
-        if tid is not None and tid in tasks:
+    for tid in (TaskId.film(target), TaskId.scene(target)):
+        if tid in tasks:
             return [tid]
     shot = spec.shot(target) if "." in target else None
     if shot is not None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from typing import Any, Protocol
 
+from ..plan.tasks import TaskId
+
 
 class Event(enum.Enum):
     PLAN = "plan"              # tasks, to_run, cost; cached, currency, max_cost
@@ -56,9 +58,10 @@ class Tally:
         self.generated: list[str] = []
 
     def __call__(self, event: Event, **data: Any) -> None:
-        task = str(data.get("task", ""))
-        if event is Event.FINISHED and task.startswith("gen:"):
-            self.generated.append(task)
+        if event is Event.FINISHED:
+            task = TaskId.parse(str(data.get("task", "")))
+            if task is not None and task.kind == "gen":
+                self.generated.append(task)
         self.inner(event, **data)
 
     def close(self) -> None:
