@@ -12,12 +12,11 @@ import sys
 
 import click
 
-from . import __version__, ci, models
+from . import __version__, backends, ci, models
 from .errors import SpecError, UsageError, WanflowError
 from .settings import Settings, read_config
 from .text import terminal
 
-BACKENDS = ("auto", "preview", "dashscope")
 DEFAULT_SPEC = "wanflow.yaml"
 
 
@@ -231,7 +230,7 @@ def _spec_options(f):
     f = _remote_options(f)
     f = click.option("--cache", default=None, metavar="DIR",
                      help="Cache directory (default: .wanflow beside the spec).")(f)
-    f = click.option("--backend", type=click.Choice(BACKENDS), default=None,
+    f = click.option("--backend", type=click.Choice(backends.NAMES), default=None,
                      help="Where to generate (default: the spec's, else auto).")(f)
     f = click.option("--base-url", default=None, metavar="URL",
                      help="DashScope API base URL (e.g. an emulator's).")(f)

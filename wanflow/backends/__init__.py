@@ -4,18 +4,22 @@ Paid generation happens only when it is asked for explicitly: `--backend dashsco
 command line, or `backend: dashscope` in the spec with an API key set. Everything else —
 `auto` included, and a key merely present in the environment — runs the preview backend.
 
-The registry imports each backend lazily, and no backend imports this module back.
+The registry imports each backend lazily, and no backend imports this module back. It is
+light itself (the command line reads `NAMES` when it starts).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..settings import Settings
-from .base import Backend
 
-NAMES = ("auto", "preview", "dashscope")
+if TYPE_CHECKING:
+    from .base import Backend
+
+NAMES = ("auto", "preview", "dashscope")   # what --backend and the spec's backend may say
 
 
 @dataclass(frozen=True)
