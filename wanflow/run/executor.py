@@ -83,6 +83,7 @@ class Executor:
         self.outputs: dict[TaskId, Output] = {}
         self.prepared: dict[TaskId, Prepared] = {}
         self.films: list[str] = []
+        self.unpriced = 0   # paid generations made with no known price: their cost is unknown
         self._local = asyncio.Semaphore(self.options.local_jobs)
         backend.learn(journal)   # run times of earlier tasks shape the poll schedule
         self.generations = Generations(self.options, store=store, journal=journal,
@@ -184,8 +185,8 @@ class Executor:
                     downloaded=summary.downloaded, failed=summary.failed,
                     skipped=summary.skipped,
                     billed_seconds=round(summary.billed_seconds, 3),
-                    cost=round(summary.cost, 4), interrupted=summary.interrupted,
-                    films=list(summary.films))
+                    cost=round(summary.cost, 4), unpriced=self.unpriced,
+                    interrupted=summary.interrupted, films=list(summary.films))
         return summary
 
     # -- per task -------------------------------------------------------------------------
@@ -246,10 +247,13 @@ class Executor:
         fetched = self.remote is not None and self.remote.fetched(result)
         if self.remote is not None and not fetched:
             self.remote.publish(result)   # write-through, on the tier's own concurrency
+        extra: dict[str, object] = {"source": "remote"} if fetched else {}
+        if self.backend.paid and task.kind == "gen" and not fetched and not state.priced:
+            self.unpriced += 1
+            extra["priced"] = False   # its cost (recorded as 0) is not known
         self.report(Event.FINISHED, task=task.id, seconds=round(time.monotonic() - started, 3),
                     output=result.digest, cost=result.meta.get("cost"),
-                    billed_seconds=result.meta.get("billed_seconds"),
-                    **({"source": "remote"} if fetched else {}))
+                    billed_seconds=result.meta.get("billed_seconds"), **extra)
 
     def _upload_files(self, task: Task) -> dict[str, str]:
         """Local files the backend may upload for a generation, checked against their digest."""
