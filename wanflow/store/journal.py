@@ -210,14 +210,6 @@ class Journal:
         with self._sql("updating the journal") as db:
             db.execute("DELETE FROM journal WHERE key = ?", (key,))
 
-    def prune(self, older_than: float, *, now: float | None = None) -> int:
-        """Delete entries (any state) submitted more than `older_than` seconds ago; returns
-        how many. Use an age beyond the provider's retention (a day) for live entries."""
-        now = time.time() if now is None else now
-        with self._sql("pruning the journal") as db:
-            return db.execute("DELETE FROM journal WHERE submitted_at < ?",
-                              (now - older_than,)).rowcount
-
     def record_run(self, kind: str, seconds: float, *, now: float | None = None) -> None:
         """Remember that a task of `kind` ran `seconds`, submit to success."""
         if not (math.isfinite(seconds) and seconds > 0):
