@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .. import models
 from ..errors import UsageError
@@ -19,6 +20,9 @@ from . import request
 from .graph import Graph
 from .prepare import Prepared, prepare
 from .tasks import AssembleTask, AssetTask, FrameTask, GenTask, Output, Task, TaskId
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class Plan:
         return Graph({tid: task.deps for tid, task in self.tasks.items()})
 
     @property
-    def graph(self):  # a networkx DiGraph (edges dep -> task), for analysis and export
+    def graph(self) -> nx.DiGraph:  # edges dep -> task, for analysis and export
         return self.dag.to_networkx()
 
     def levels(self) -> list[list[TaskId]]:

@@ -345,8 +345,8 @@ class _Explainer:
             shown = f" {show(value)}" if scalar else ""
             return f"{name}: expected {words}, got {type_word(value)}{shown}"
         if kind == "enum":
-            hint = suggest(value, _listed(err.validator_value))
-            return f"{name} {show(value)} is not valid{hint}"
+            suggestion = suggest(value, _listed(err.validator_value))
+            return f"{name} {show(value)} is not valid{suggestion}"
         if kind == "const":
             return f"{name} must be {show(err.validator_value)}, got {show(value)}"
         if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
