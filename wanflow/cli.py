@@ -9,6 +9,7 @@ import functools
 import json
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -63,7 +64,7 @@ def _fail(err: WanflowError, settings: Settings | None = None) -> None:
     sys.exit(err.exit_code)
 
 
-def _settings(**flags: object) -> Settings:
+def _settings(**flags: Any) -> Settings:
     try:
         return Settings.resolve(os.environ, config=read_config(os.environ), **flags)
     except WanflowError as err:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..settings import Settings
@@ -66,12 +66,12 @@ def naming_only(choice: Choice, settings: Settings, *, region: str | None = None
 
 
 def make(choice: Choice, settings: Settings, *, region: str | None = None,
-         cache_dir: str | None = None, **options: object) -> Backend:
+         cache_dir: str | None = None, **options: Any) -> Backend:
     """Construct the chosen backend. `options` are backend-specific (tests, benches)."""
     if choice.name == "preview":
         from .preview import PreviewBackend
 
-        return PreviewBackend(delay=float(options.get("delay", 0.0)),  # type: ignore[arg-type]
+        return PreviewBackend(delay=float(options.get("delay", 0.0)),
                               scale=settings.preview_scale)
     if settings.api_key is None:
         raise ConfigError("the dashscope backend needs DASHSCOPE_API_KEY in the environment")
@@ -89,4 +89,4 @@ def make(choice: Choice, settings: Settings, *, region: str | None = None,
     upload_cache = os.path.join(cache_dir, "uploads") if cache_dir else None
     return DashScopeBackend(api_key=settings.api_key.reveal(), region=region,
                             base_url=settings.base_url, workspace=settings.workspace,
-                            upload_cache_dir=upload_cache, **options)  # type: ignore[arg-type]
+                            upload_cache_dir=upload_cache, **options)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import os
 import shutil
+from typing import TypeGuard
 
 from ..text import terminal
 from .collect import CACHED
@@ -114,7 +115,7 @@ class _Folder:
         for sub in ("media", "frames", "inputs"):
             os.makedirs(os.path.join(root, sub), exist_ok=True)
 
-    def _have(self, digest: str | None) -> bool:
+    def _have(self, digest: str | None) -> TypeGuard[str]:
         return bool(digest) and self.store.has(digest)
 
     def video(self, digest: str | None) -> str | None:

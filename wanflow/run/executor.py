@@ -100,7 +100,9 @@ class Executor:
                     "in flight (press Ctrl-C again to abort; journaled tasks resume next run)")
 
     def _model_of(self, task_id: str) -> str | None:
-        task = self.plan.tasks.get(task_id)   # type: ignore[call-overload]  # ids are str
+        """The model of a journaled task (the journal keeps ids as text)."""
+        tid = TaskId.parse(task_id)
+        task = self.plan.tasks.get(tid) if tid is not None else None
         return task.shot.model if isinstance(task, GenTask) else None
 
     async def run(self) -> RunSummary:
@@ -158,8 +160,8 @@ class Executor:
                     failures.append((tid, message))
                     self.report(Event.FAILED, task=tid, error=message,
                                 code=getattr(err, "code", None))
-                    for skipped in sched.failed(tid):
-                        self.report(Event.SKIPPED, task=skipped, because=tid)
+                    for dependent in sched.failed(tid):
+                        self.report(Event.SKIPPED, task=dependent, because=tid)
         except asyncio.CancelledError:
             polling = dict(self.generations.polling)   # cancelling the jobs empties it
             for job in running:

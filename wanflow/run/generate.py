@@ -304,7 +304,8 @@ class Generations:
             raise SubmitUncertain(doubt, code="SubmitUncertain")
         identity = self.backend.identity
         journaled = {e.remote_id for e in self.journal.entries(backend=identity)}
-        candidates = [t.get("task_id") for t in listed if t.get("task_id") not in journaled]
+        listed_ids = [t.get("task_id") for t in listed]
+        candidates = [i for i in listed_ids if isinstance(i, str) and i not in journaled]
         in_doubt = [e for e in self.journal.entries(backend=identity, states=("submitting",))
                     if self.task_models(e.task) == req.model]
         if not candidates:

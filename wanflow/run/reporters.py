@@ -206,7 +206,7 @@ class LiveReporter:
         table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
         for name, justify in (("task", "left"), ("state", "left"), ("elapsed", "right"),
                               ("left", "right"), ("why", "left")):
-            table.add_column(name, justify=justify, no_wrap=name != "why")  # type: ignore[arg-type]
+            table.add_column(name, justify=justify, no_wrap=name != "why")
         for row in rows:
             table.add_row(terminal(row.task), self._state(row), _clock(now - row.started),
                           self._left(row, now), terminal(row.reason))

@@ -304,8 +304,9 @@ def _lock_book(session: Session, states: dict[TaskId, TaskState]) -> lockfile.Lo
     whose current output is stored (whether or not --only selects it). Whenever it is
     written it holds exactly the plan's tasks with their current keys and outputs."""
     identity = session.backend.identity
-    entries = {tid: lockfile.entry_from_result(tid, s.record, lock_identity(tid, identity))
-               for tid, s in states.items() if s.record is not None and s.status == CACHED}
+    entries: dict[str, lockfile.LockEntry] = {
+        tid: lockfile.entry_from_result(tid, s.record, lock_identity(tid, identity))
+        for tid, s in states.items() if s.record is not None and s.status == CACHED}
     return lockfile.LockBook(session.lock_path, entries, on_disk=session.lock)
 
 

@@ -10,7 +10,7 @@ import json
 import re
 import socket
 import time
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
@@ -26,6 +26,16 @@ CONTROL_PREFIX = "/_emulator"
 TIME_SCALE_HEADER = "X-Wanflow-Time-Scale"
 
 
+class EmulatorServer(ThreadingHTTPServer):
+    """The HTTP server of one `Emulator`: a thread per connection, each with a `Handler`."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
+        super().__init__(address, Handler)
+        self.emulator = emulator
+
+
 class Handler(BaseHTTPRequestHandler):
     """One connection to the emulator: each request is routed to its `Emulator`."""
 
@@ -34,9 +44,11 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 60
 
+    server: EmulatorServer
+
     @property
     def emu(self) -> Emulator:
-        return self.server.emulator  # type: ignore[attr-defined]
+        return self.server.emulator
 
     def log_message(self, fmt, *args):  # silence the default stderr log
         pass

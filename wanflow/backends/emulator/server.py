@@ -37,13 +37,12 @@ import socket
 import tempfile
 import threading
 import time
-from http.server import ThreadingHTTPServer
 from typing import Self
 
 from . import errors, oss, rules
 from .errors import ApiError
 from .faults import Faults, fault_names
-from .handler import API_PREFIX, CONTROL_PREFIX, Handler
+from .handler import API_PREFIX, CONTROL_PREFIX, EmulatorServer
 from .ids import Ids
 from .quotas import Quotas
 from .tasks import Failure, ListQuery, Task, TaskBoard
@@ -92,7 +91,7 @@ class Emulator:
         self._lock = threading.RLock()
         self._renderer = Renderer()
         self._measurer = Measurer()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
         self._conns: set = set()
         self._reset_state()
@@ -125,9 +124,7 @@ class Emulator:
             return self
         if self.workdir is None:
             self.workdir = tempfile.mkdtemp(prefix="wanflow-emulator-")
-        server = ThreadingHTTPServer((self.host, self.port), Handler)
-        server.daemon_threads = True
-        server.emulator = self  # type: ignore[attr-defined]
+        server = EmulatorServer((self.host, self.port), self)
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
