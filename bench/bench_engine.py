@@ -65,12 +65,11 @@ def generate(root: Path, shots: int) -> Path:
 
 def prime(spec: Path) -> int:
     """Fill the cache and lock file as a finished run would leave them."""
-    from wanflow.store import lockfile
-    from wanflow.plan import planner
-    from wanflow.run import project
-    from wanflow.plan.tasks import Output
     from wanflow.backends.preview import PreviewBackend
-    from wanflow.store import Result, Store
+    from wanflow.plan import planner
+    from wanflow.plan.tasks import Output
+    from wanflow.run import project
+    from wanflow.store import Result, Store, lockfile
 
     proj = project.open_project(str(spec))
     plan = planner.build(proj.spec, PreviewBackend.identity)

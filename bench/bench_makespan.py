@@ -50,10 +50,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-import httpx
 
 KEY = "sk-test"
 T2V, I2V = "wan2.7-t2v", "wan2.7-i2v"

@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from wanflow import media  # noqa: E402
+from wanflow import media
 
 PROMPT = ("A lighthouse keeper climbs the spiral stairs at dusk, lantern in hand, the sea "
           "crashing against the rocks below; slow upward tracking shot, warm light, film grain.")
@@ -53,7 +53,7 @@ def main() -> None:
         for name, w, h in RESOLUTIONS:
             dest = os.path.join(d, f"preview_{name}.mp4")
             media.render_preview(card(w, h), dest, audio=tone)       # warm-up
-            def run():
+            def run(w=w, h=h, dest=dest):
                 media.render_preview(card(w, h), dest, audio=tone)
             wall = best_of(3, run)
             cpu = best_of(2, run, cpu=True)
@@ -69,7 +69,7 @@ def main() -> None:
             clips.append(path)
         total = 3 * SECONDS
         out = os.path.join(d, "joined.mp4")
-        kw = dict(width=1280, height=720, fps=FPS)
+        kw = {"width": 1280, "height": 720, "fps": FPS}
         copy_wall = best_of(3, lambda: media.assemble(clips, out, **kw))
         copied = media.assemble(clips, out, **kw)
         enc_wall = best_of(2, lambda: media.assemble(clips, out, force_reencode=True, **kw))

@@ -41,8 +41,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from wanflow.backends.emulator import Emulator
 
@@ -234,13 +233,14 @@ def main(argv=None) -> int:
     print("\nby kind (mean run time, simulated s): queries/task and tasks noticed within 10 %")
     for kind, mean in sorted(kind_means.items(), key=lambda kv: kv[1]):
         cells = []
-        for label, result in results:
+        for _, result in results:
             rows = [r for r in result["rows"] if r["kind"] == kind]
             within = sum(r["delay"] / r["run"] <= 0.10 for r in rows)
             cells.append(f"{sum(r['polls'] for r in rows) / len(rows):4.1f} q "
                          f"{within:>2}/{len(rows)}")
-        print(f"  {kind[0]:>5} {kind[1]:>2} s  mean {mean:5.0f} s   " + " | ".join(
-            f"{name} {cell}" for name, cell in zip(("no history", "learned", "SDK"), cells)))
+        columns = zip(("no history", "learned", "SDK"), cells, strict=True)
+        print(f"  {kind[0]:>5} {kind[1]:>2} s  mean {mean:5.0f} s   "
+              + " | ".join(f"{name} {cell}" for name, cell in columns))
     x, sdk_stats = stats["wanflow, learned (>= 3 runs)"], stats["SDK VideoSynthesis.wait"]
     fewer = sdk_stats["polls"] / x["polls"]
     share = x["within"] / x["n"]

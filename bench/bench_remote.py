@@ -46,10 +46,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-import httpx
 
 KEY = "sk-test"
 MODEL = "wan2.7-t2v"
@@ -74,7 +74,8 @@ _RUNNER = r"""
 import functools, json, shutil, sys, time
 a = json.loads(sys.argv[1])
 from wanflow import media
-from wanflow.run import executor, session as engine
+from wanflow.run import session as engine
+from wanflow.run.options import RunOptions
 from wanflow.settings import Settings
 
 def assemble(clips, dest, **_):
@@ -83,7 +84,7 @@ def assemble(clips, dest, **_):
 
 media.assemble = assemble
 ts = a["time_scale"]
-engine.RunOptions = functools.partial(executor.RunOptions, backoff_base=1.0 / ts,
+engine.RunOptions = functools.partial(RunOptions, backoff_base=1.0 / ts,
                                       backoff_cap=60.0 / ts)
 settings = Settings.resolve(a["env"], backend="dashscope",
                             base_url=a["base_url"], limits=tuple(a["limits"]),
@@ -375,8 +376,9 @@ def main(argv=None) -> int:
     cfg.latency = (float(lo), float(hi or lo))
     skip = set(filter(None, cfg.skip.split(",")))
     ts = cfg.time_scale
-    print(f"remote {cfg.remote}, fleet on {cfg.fleet_remote}; latency {cfg.latency[0]:g}-{cfg.latency[1]:g} s; time scale "
-          f"{ts:g}; account quota {cfg.concurrency} in flight, {cfg.submit_rps:g} submits/s; "
+    print(f"remote {cfg.remote}, fleet on {cfg.fleet_remote}; "
+          f"latency {cfg.latency[0]:g}-{cfg.latency[1]:g} s; time scale {ts:g}; "
+          f"account quota {cfg.concurrency} in flight, {cfg.submit_rps:g} submits/s; "
           f"claims: heartbeat {cfg.claim_heartbeat:g} s, stale {cfg.claim_stale:g} s (real)",
           flush=True)
     results: dict = {}

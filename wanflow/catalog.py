@@ -74,7 +74,9 @@ def table(data: list[dict]) -> str:
     widths = [max(len(c[i]) for c in cells) for i in range(len(head) - 1)]
     lines = []
     for i, cell in enumerate(cells):
-        lines.append("  ".join(f"{v:<{w}}" for v, w in zip(cell, widths)) + "  " + cell[-1])
+        # The last column is left ragged: `widths` has no entry for it.
+        padded = (f"{v:<{w}}" for v, w in zip(cell, widths, strict=False))
+        lines.append("  ".join(padded) + "  " + cell[-1])
         if i:
             lines.append(f"  inputs: {'; '.join(data[i - 1]['inputs'])}")
     return "\n".join(line.rstrip() for line in lines)

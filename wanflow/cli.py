@@ -9,15 +9,15 @@ import functools
 import json
 import os
 import sys
+from typing import Any
 
 import click
 
-from . import __version__, ci, models
+from . import __version__, backends, ci, models
 from .errors import SpecError, UsageError, WanflowError
 from .settings import Settings, read_config
 from .text import terminal
 
-BACKENDS = ("auto", "preview", "dashscope")
 DEFAULT_SPEC = "wanflow.yaml"
 
 
@@ -64,7 +64,7 @@ def _fail(err: WanflowError, settings: Settings | None = None) -> None:
     sys.exit(err.exit_code)
 
 
-def _settings(**flags: object) -> Settings:
+def _settings(**flags: Any) -> Settings:
     try:
         return Settings.resolve(os.environ, config=read_config(os.environ), **flags)
     except WanflowError as err:
@@ -231,7 +231,7 @@ def _spec_options(f):
     f = _remote_options(f)
     f = click.option("--cache", default=None, metavar="DIR",
                      help="Cache directory (default: .wanflow beside the spec).")(f)
-    f = click.option("--backend", type=click.Choice(BACKENDS), default=None,
+    f = click.option("--backend", type=click.Choice(backends.NAMES), default=None,
                      help="Where to generate (default: the spec's, else auto).")(f)
     f = click.option("--base-url", default=None, metavar="URL",
                      help="DashScope API base URL (e.g. an emulator's).")(f)
@@ -321,9 +321,8 @@ def plan(spec_file, cache, backend, base_url, region, only, prices_file, as_json
 def run(spec_file, cache, backend, base_url, region, only, prices_file, as_json, jobs, limits,
         max_cost, no_spend, resubmit, resubmit_uncertain):
     """Generate what changed, reuse the rest, assemble scenes and films."""
-    from .run import session as sessions
-
     from .run import events, reporters
+    from .run import session as sessions
 
     with _session(spec_file, cache, backend, base_url, region, only, as_json, prices_file,
                   limits=tuple(limits), generate=True) as session:

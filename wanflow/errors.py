@@ -6,6 +6,12 @@ exit codes and messages; everything else raises.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .spec.nodes import Diagnostic
+
 
 class WanflowError(Exception):
     """Base of every error wanflow raises on purpose."""
@@ -18,7 +24,7 @@ class SpecError(WanflowError):
 
     exit_code = 2
 
-    def __init__(self, diagnostics):
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics = list(diagnostics)
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 

@@ -108,10 +108,11 @@ class Settings:
 
     @classmethod
     def resolve(cls, env: Mapping[str, str], *, config: Mapping[str, Any] | None = None,
-                prices_file: str | None = None, **flags: object) -> Settings:
+                prices_file: str | None = None, **flags: Any) -> Settings:
         """Settings from the user config file (`config`, see `read_config`), overridden by
-        the environment, overridden by flags that are not None. `prices_file` (--prices)
-        adds to and overrides the config file's prices."""
+        the environment, overridden by flags that are not None (`flags` are fields of
+        Settings; `limits` adds to the environment's). `prices_file` (--prices) adds to and
+        overrides the config file's prices."""
         config = config or {}
         key = env.get("DASHSCOPE_API_KEY", "")
         prices = _prices(config.get("prices", {}), "the user config file")
@@ -145,8 +146,8 @@ class Settings:
             claim_stale=_seconds(env, "WANFLOW_CLAIM_STALE") or 120.0)
         given = {k: v for k, v in flags.items() if v is not None and v != ()}
         if "limits" in given:
-            given["limits"] = settings.limits + tuple(given["limits"])  # type: ignore[operator]
-        return replace(settings, **given)  # type: ignore[arg-type]
+            given["limits"] = settings.limits + tuple(given["limits"])
+        return replace(settings, **given)
 
 
 def _run_url(env: Mapping[str, str]) -> str | None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))  # run from a checkout without installing
+# Run from a checkout without installing.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from wanflow import media
+
+HERE = Path(__file__).resolve().parent
 
 # name -> how to make it. Audio is 8 kHz mono WAV to keep the files small; the API takes
 # WAV/MP3 of 3–30 s for driving audio, so the driving tone is 4 s.

@@ -4,18 +4,22 @@ Paid generation happens only when it is asked for explicitly: `--backend dashsco
 command line, or `backend: dashscope` in the spec with an API key set. Everything else —
 `auto` included, and a key merely present in the environment — runs the preview backend.
 
-The registry imports each backend lazily, and no backend imports this module back.
+The registry imports each backend lazily, and no backend imports this module back. It is
+light itself (the command line reads `NAMES` when it starts).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..settings import Settings
-from .base import Backend
 
-NAMES = ("auto", "preview", "dashscope")
+if TYPE_CHECKING:
+    from .base import Backend
+
+NAMES = ("auto", "preview", "dashscope")   # what --backend and the spec's backend may say
 
 
 @dataclass(frozen=True)
@@ -70,12 +74,12 @@ def naming_only(choice: Choice, settings: Settings, *, region: str | None = None
 
 
 def make(choice: Choice, settings: Settings, *, region: str | None = None,
-         cache_dir: str | None = None, **options: object) -> Backend:
+         cache_dir: str | None = None, **options: Any) -> Backend:
     """Construct the chosen backend. `options` are backend-specific (tests, benches)."""
     if choice.name == "preview":
         from .preview import PreviewBackend
 
-        return PreviewBackend(delay=float(options.get("delay", 0.0)),  # type: ignore[arg-type]
+        return PreviewBackend(delay=float(options.get("delay", 0.0)),
                               scale=settings.preview_scale)
     if settings.api_key is None:
         raise ConfigError("the dashscope backend needs DASHSCOPE_API_KEY in the environment")
@@ -90,7 +94,7 @@ def make(choice: Choice, settings: Settings, *, region: str | None = None,
     upload_cache = os.path.join(cache_dir, "uploads") if cache_dir else None
     return DashScopeBackend(api_key=settings.api_key.reveal(), region=region,
                             base_url=settings.base_url, workspace=settings.workspace,
-                            upload_cache_dir=upload_cache, **options)  # type: ignore[arg-type]
+                            upload_cache_dir=upload_cache, **options)
 
 
 def _refuse_malformed_key(settings: Settings) -> None:

@@ -129,7 +129,8 @@ class NamingOnly(BaseBackend):
         raise ConfigError("this command generates nothing")
 
     async def wait(self, remote_id: str, request: GenRequest, *, elapsed: float = 0.0,
-                   urgent: Callable[[], bool] | None = None) -> Finished:
+                   urgent: Callable[[], bool] | None = None,
+                   on_status: Callable[[str], None] | None = None) -> Finished:
         raise ConfigError("this command generates nothing")
 
     async def download(self, finished: Finished, dest: str) -> str:

@@ -379,12 +379,12 @@ class CardPainter:
         for slots, offset in self.cue_slots:
             self._digits(pic, slots, self.cue_y0, _clock(round(offset * 100) + centis))
         number = str(i + 1).zfill(len(self.frame_slots))
-        for x, d in zip(self.frame_slots, number):
+        for x, d in zip(self.frame_slots, number, strict=False):
             pic.paste(x, self.tc_y0, self.glyphs[int(d)])
         return frame
 
     def _digits(self, pic: YuvPicture, slots, y: int, clock: str) -> None:
-        for x, d in zip(slots, clock.replace(":", "").replace(".", "")):
+        for x, d in zip(slots, clock.replace(":", "").replace(".", ""), strict=False):
             if x is not None:
                 pic.paste(x, y, self.glyphs[int(d)])
 

@@ -74,7 +74,8 @@ def image_size(path) -> tuple[int, int]:
         raise MediaError(f"{p}: not a readable image ({reason(exc)})") from None
 
 
-def check_audio(path, *, min_seconds=3.0, max_seconds=30.0, max_bytes=15 * 1024 * 1024) -> list[str]:
+def check_audio(path, *, min_seconds=3.0, max_seconds=30.0,
+                max_bytes=15 * 1024 * 1024) -> list[str]:
     """Problems that would make the API refuse this audio file (empty list: fine)."""
     p = os.fspath(path)
     try:
@@ -102,7 +103,8 @@ def check_audio(path, *, min_seconds=3.0, max_seconds=30.0, max_bytes=15 * 1024 
     return problems + _duration_problems(p, seconds, min_seconds, max_seconds)
 
 
-def check_video(path, *, min_seconds=2.0, max_seconds=30.0, max_bytes=100 * 1024 * 1024) -> list[str]:
+def check_video(path, *, min_seconds=2.0, max_seconds=30.0,
+                max_bytes=100 * 1024 * 1024) -> list[str]:
     """Problems that would make the API refuse this reference video (empty list: fine)."""
     p = os.fspath(path)
     try:

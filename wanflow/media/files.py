@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import av
 from PIL import Image
@@ -57,10 +57,8 @@ def atomic_output(dest, ext: str | None = None):
         with failures(dest, "writing"):
             os.replace(tmp, dest)
     except BaseException:
-        try:
+        with suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

@@ -55,7 +55,8 @@ def _frame_at(container, vs, seconds: float):
 def _grab(src, which) -> np.ndarray:
     """Frame `which` ('first', 'last' or seconds) of `src` as an RGB array."""
     p = checked_input(src)
-    if isinstance(which, bool) or not (which in ("first", "last") or isinstance(which, (int, float))):
+    is_seconds = isinstance(which, (int, float)) and not isinstance(which, bool)
+    if not (is_seconds or which in ("first", "last")):
         raise MediaError(f"{p}: cannot pick frame {which!r}: use 'first', 'last' or seconds")
     container = open_container(p)
     with container, failures(p, "decoding a frame"):

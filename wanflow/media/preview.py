@@ -17,7 +17,8 @@ from .files import atomic_output, failures
 def render_preview(card: PreviewCard, dest, audio=None) -> None:
     """Write an H.264/AAC MP4 title card of exactly `card.duration` seconds to `dest`."""
     name = os.fspath(dest)
-    w, h, fps = int(card.width), int(card.height), card.fps
+    w, h = int(card.width), int(card.height)
+    fps: int | float = card.fps   # a whole float is taken as the integer it is
     if w < 16 or h < 16 or w % 2 or h % 2:
         raise MediaError(f"{name}: preview size {w}x{h} must be even and at least 16x16")
     if isinstance(fps, float) and fps.is_integer():

@@ -72,7 +72,8 @@ def scan_clip(path) -> ClipScan:
         rate = vs.average_rate or vs.guessed_rate or vs.base_rate
         frame_ticks = round(1 / (float(rate) * vtb)) if rate and vtb else 1
 
-        v_first = v_end = None
+        v_first: int | None = None
+        v_end: int | None = None
         v_count = 0
         first_is_key = None
         head: list[av.Packet] = []
@@ -101,7 +102,7 @@ def scan_clip(path) -> ClipScan:
                 tail = [pkt]
             else:
                 tail.append(pkt)
-        if v_count == 0 or v_first is None:
+        if v_count == 0 or v_first is None or v_end is None:   # both are set together
             raise MediaError(f"{p}: video stream contains no frames")
         # Containers with a sample index (MP4/MOV) say exactly how many packets to expect.
         for kind, st, got in (("video", vs, v_count), ("audio", aus, a_count)):

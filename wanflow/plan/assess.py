@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .. import models
 from . import cost, keys
@@ -21,11 +21,18 @@ from .tasks import AssetTask, GenTask, Output, Task, TaskId
 CACHED, REMOTE, RUN, IN_FLIGHT = "cached", "remote", "run", "in-flight"
 
 
+# The protocols name what the assessment reads; properties, so that frozen dataclasses
+# (the store's records, journal and lock entries) satisfy them.
+
 class StoredResult(Protocol):
-    key: str
-    digest: str
-    size: int
-    meta: dict
+    @property
+    def key(self) -> str: ...
+    @property
+    def digest(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def meta(self) -> Mapping[str, Any]: ...   # provenance (JSON)
 
 
 class ResultReader(Protocol):
@@ -43,12 +50,15 @@ class RemoteReader(Protocol):
 
 
 class LiveTask(Protocol):
-    remote_id: str
+    @property
+    def remote_id(self) -> str: ...
 
 
 class LockRecord(Protocol):
-    key: str
-    output: str
+    @property
+    def key(self) -> str: ...
+    @property
+    def output(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -188,7 +198,8 @@ def _url_of(task: Task) -> str | None:
     return task.asset.url if isinstance(task, AssetTask) else None
 
 
-def _reason(plan: Plan, task: Task, p: Prepared | None, result, entry, store: ResultReader,
+def _reason(plan: Plan, task: Task, p: Prepared | None, result: StoredResult | None,
+            entry: LockRecord | None, store: ResultReader,
             states: dict[TaskId, TaskState]) -> str:
     if p is None:
         if entry is None:

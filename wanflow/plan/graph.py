@@ -8,8 +8,11 @@ no-op run, so it is loaded only to export a graph for analysis (`to_networkx`).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Hashable, Iterable, Mapping
-from typing import Generic, TypeVar
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 N = TypeVar("N", bound=Hashable)
 
@@ -17,7 +20,7 @@ N = TypeVar("N", bound=Hashable)
 class CycleError(ValueError):
     """The graph has a cycle; `cycle` lists its nodes in order (first == last)."""
 
-    def __init__(self, cycle: list):
+    def __init__(self, cycle: Sequence[Hashable]) -> None:
         self.cycle = cycle
         super().__init__("dependency cycle: " + " -> ".join(map(str, cycle)))
 
@@ -112,7 +115,7 @@ class Graph(Generic[N]):
         """(dependency, dependent) pairs."""
         return [(d, n) for n, ds in self.deps.items() for d in ds]
 
-    def to_networkx(self):  # a networkx DiGraph; networkx is imported only here
+    def to_networkx(self) -> nx.DiGraph:  # networkx is imported (to run) only here
         import networkx as nx
 
         graph = nx.DiGraph()

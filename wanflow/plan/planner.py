@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .. import models
 from ..errors import UsageError
@@ -19,6 +20,9 @@ from . import request
 from .graph import Graph
 from .prepare import Prepared, prepare
 from .tasks import AssembleTask, AssetTask, FrameTask, GenTask, Output, Task, TaskId
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class Plan:
         return Graph({tid: task.deps for tid, task in self.tasks.items()})
 
     @property
-    def graph(self):  # a networkx DiGraph (edges dep -> task), for analysis and export
+    def graph(self) -> nx.DiGraph:  # edges dep -> task, for analysis and export
         return self.dag.to_networkx()
 
     def levels(self) -> list[list[TaskId]]:
@@ -194,9 +198,9 @@ def geometry_notes(spec: Spec, tasks: Mapping[TaskId, Task]) -> tuple[str, ...]:
                  if isinstance(c, GenTask)}
         if len(clips) > 1:
             kinds = " and ".join(sorted(_format(*c) for c in clips))
-            notes.append(f"scene {scene.id} joins clips of {kinds}; it is assembled at {_format(*formats[scene.id])}, the format of its "
-                         f"first shot {scene.shots[0].qid} (the others are letterboxed and "
-                         "retimed)")
+            notes.append(f"scene {scene.id} joins clips of {kinds}; it is assembled at "
+                         f"{_format(*formats[scene.id])}, the format of its first shot "
+                         f"{scene.shots[0].qid} (the others are letterboxed and retimed)")
     for film in spec.films:
         task = tasks[TaskId.film(film.id)]
         assert isinstance(task, AssembleTask)
@@ -231,8 +235,8 @@ def select(plan: Plan, only: tuple[str, ...]) -> frozenset[TaskId]:
 
 
 def _targets(spec: Spec, tasks: dict[TaskId, Task], target: str) -> list[TaskId]:
-    for tid in (TaskId.parse(f"film:{target}"), TaskId.parse(f"scene:{target}")):
-        if tid is not None and tid in tasks:
+    for tid in (TaskId.film(target), TaskId.scene(target)):
+        if tid in tasks:
             return [tid]
     shot = spec.shot(target) if "." in target else None
     if shot is not None:

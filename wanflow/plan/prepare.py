@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import cost, keys, request
 from .request import GenRequest
@@ -21,7 +22,7 @@ class Prepared:
     the seconds the provider would bill for it."""
 
     key: str
-    material: dict = field(hash=False, compare=False)
+    material: dict[str, Any] = field(hash=False, compare=False)   # JSON
     request: GenRequest | None = None
     billed_seconds: float = 0.0
 
@@ -32,14 +33,16 @@ def prepare(task: Task, outputs: Mapping[TaskId, Output], *, backend: str,
     if isinstance(task, AssetTask):
         out = outputs.get(task.id)
         if out is None and task.asset.url:   # fetched later; keyed by its URL until then
-            material: dict = {"kind": "asset", "url": task.asset.url}
+            material: dict[str, Any] = {"kind": "asset", "url": task.asset.url}
         else:
             material = {"kind": "asset", "digest": out.digest if out else None}
         return Prepared(keys.key_of(material), material)
-    ins = [outputs.get(i) for i in task.inputs]
-    if any(o is None for o in ins):
-        return None
-    known: dict[TaskId, Output] = dict(zip(task.inputs, ins))  # type: ignore[arg-type]
+    known: dict[TaskId, Output] = {}
+    for source in task.inputs:
+        found = outputs.get(source)
+        if found is None:
+            return None
+        known[source] = found
     if isinstance(task, GenTask):
         return _prepare_gen(task, known, backend, picks)
     if isinstance(task, FrameTask):

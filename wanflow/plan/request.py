@@ -8,8 +8,9 @@ Pure: no file, network or clock access.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .. import models
 from ..spec.nodes import Input, Shot, ShotRef
@@ -47,7 +48,7 @@ class GenRequest:
 
     model: str
     endpoint: str
-    body: dict
+    body: dict[str, Any]   # JSON, as sent
     blobs: tuple[Blob, ...]
     take: int
     duration: float        # seconds of video expected (a stand-in when the model chooses)
@@ -85,8 +86,9 @@ def input_sources(shot: Shot, picks: Mapping[str, int]) -> list[TaskId]:
         add(source_of(item, picks))
         if item.voice:
             add(asset_source(item.voice))
-    if driving_audio(shot):
-        add(asset_source(shot.audio))  # type: ignore[arg-type]
+    audio = driving_audio(shot)
+    if audio:
+        add(asset_source(audio))
     return out
 
 
@@ -112,6 +114,7 @@ def source_of(item: Input, picks: Mapping[str, int]) -> TaskId:
     """The task whose output an input of a shot is."""
     if item.ref is not None:
         return ref_source(item.ref, picks.get(item.ref.shot, 1))
+    assert item.asset is not None, "an input names an asset or a shot"
     return asset_source(item.asset)
 
 
@@ -134,6 +137,7 @@ def geometry(shot: Shot, info: models.Model) -> tuple[str, int, int]:
     tier = shot.resolution or info.default_resolution
     ratio = shot.ratio or info.default_ratio or models.DEFAULT_RATIO
     size = models.size_of(tier, ratio) or models.size_of(tier, models.DEFAULT_RATIO)
+    assert size is not None, f"no {models.DEFAULT_RATIO} size at {tier}"
     w, h = models.dimensions(size)
     return tier, w, h
 
@@ -180,9 +184,10 @@ def build(shot: Shot, take: int, blobs: Mapping[TaskId, Blob],
                                   for item in shot.inputs))
 
 
-def _input(shot: Shot, info: models.Model, picks: Mapping[str, int], ref_of) -> dict:
+def _input(shot: Shot, info: models.Model, picks: Mapping[str, int],
+           ref_of: Callable[[TaskId], str]) -> dict[str, Any]:
     """`input`: the prompt and the media, in the shape of the model's protocol."""
-    inp: dict = {}
+    inp: dict[str, Any] = {}
     if shot.prompt:
         inp["prompt"] = shot.prompt
     if _sent(shot, info, "negative_prompt"):
@@ -205,7 +210,8 @@ def _input(shot: Shot, info: models.Model, picks: Mapping[str, int], ref_of) -> 
         if audio_ref:
             inp["audio_url"] = audio_ref
     elif info.protocol == "frames":
-        for role, field_name in (("first_frame", "first_frame_url"), ("last_frame", "last_frame_url")):
+        frame_fields = (("first_frame", "first_frame_url"), ("last_frame", "last_frame_url"))
+        for role, field_name in frame_fields:
             items = by_role.get(role, [])
             if items:
                 inp[field_name] = ref_of(source_of(items[0], picks))
@@ -231,9 +237,9 @@ def _input(shot: Shot, info: models.Model, picks: Mapping[str, int], ref_of) -> 
 
 
 def _parameters(shot: Shot, info: models.Model, take: int, tier: str, width: int, height: int,
-                inp: dict) -> dict:
+                inp: dict[str, Any]) -> dict[str, Any]:
     """`parameters`, with the API's defaults made explicit (unless sources disagree on them)."""
-    params: dict = {}
+    params: dict[str, Any] = {}
     if info.geometry == "size":
         params["size"] = f"{width}*{height}"
     else:
@@ -265,8 +271,9 @@ def _parameters(shot: Shot, info: models.Model, take: int, tier: str, width: int
     return params
 
 
-def substitute(value, urls: dict[str, str]):
-    """`value` with every `sha256:<hex>` placeholder replaced by the URL the backend serves it at."""
+def substitute(value: Any, urls: Mapping[str, str]) -> Any:
+    """`value` (a JSON body or part of one) with every `sha256:<hex>` placeholder replaced by
+    the URL the backend serves it at."""
     if isinstance(value, str) and value.startswith(PLACEHOLDER):
         return urls[value[len(PLACEHOLDER):]]
     if isinstance(value, dict):

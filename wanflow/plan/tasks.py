@@ -61,7 +61,7 @@ class TaskId(str):
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("TaskId is immutable")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[TaskId], tuple[str]]:
         return (TaskId, (str(self),))
 
     # -- constructors: the one place the grammar is written -----------------------------

@@ -50,10 +50,10 @@ def _assembly(state: TaskState | None) -> dict:
     if state is None:
         return {"task": None, "output": None, "current": False, "duration": None,
                 "reason": "not in this plan"}
-    current = state.status == CACHED and state.output is not None
+    output = state.output if state.status == CACHED else None
     meta = state.record.meta if state.record is not None else {}
-    return {"task": state.task, "output": state.output.digest if current else None,
-            "current": current, "duration": meta.get("duration"),
+    return {"task": state.task, "output": output.digest if output is not None else None,
+            "current": output is not None, "duration": meta.get("duration"),
             "width": meta.get("width"), "height": meta.get("height"),
             "reason": state.reason}
 

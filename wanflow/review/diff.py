@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .. import models
 from ..errors import SpecError, UsageError
@@ -204,6 +205,7 @@ def compare(session, old_spec: Spec | None, old_lock: Mapping, base: Base) -> di
     old = _Side(session, old_spec, old_lock) if old_spec is not None else None
     old_shots = old.shots if old else {}
     pricing = session.pricing
+    # A planned spec names only known models, so lookup() finds each one.
     clip_seconds = {t.shot.qid: float(models.lookup(t.shot.model).longest_clip(  # type: ignore[union-attr]
         t.shot.duration)) for t in new.plan.gen_tasks()}
     changes: dict[str, dict] = {}
@@ -212,12 +214,13 @@ def compare(session, old_spec: Spec | None, old_lock: Mapping, base: Base) -> di
             changes[qid] = {"change": "added", "how": "new shot",
                             "takes": list(range(1, shot.takes + 1))}
             continue
+        assert old is not None   # the shot was there before
         before = old_shots[qid]
         fields: list[str] = []
         takes = []
         for take in range(1, max(shot.takes, before.takes) + 1):
             tid = TaskId.gen(qid, take)
-            a, b = old.bodies.get(tid), new.bodies.get(tid)   # type: ignore[union-attr]
+            a, b = old.bodies.get(tid), new.bodies.get(tid)
             if a is None or b is None:
                 fields.append(f"take {take} {'added' if a is None else 'removed'}")
                 if b is not None:
@@ -269,6 +272,7 @@ def compare(session, old_spec: Spec | None, old_lock: Mapping, base: Base) -> di
                       "after": new.picked_output(qid)})
     for qid in old_shots:
         if qid not in new.shots:
+            assert old is not None   # it had the shot
             shots.append({"id": qid, "anchor": "h-diff", "change": "removed",
                           "how": "removed from the spec", "takes": [],
                           "billed_seconds": 0.0, "cost": 0.0,
@@ -283,8 +287,9 @@ def compare(session, old_spec: Spec | None, old_lock: Mapping, base: Base) -> di
                      "basis": pricing.basis}}
 
 
-def _assemblies(old: _Side | None, new: _Side, changes: Mapping[str, dict]) -> list[dict]:
-    out = []
+def _assemblies(old: _Side | None, new: _Side,
+                changes: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     old_tasks = old.plan.tasks if old else {}
     for tid, task in new.plan.tasks.items():
         if not isinstance(task, AssembleTask):
@@ -316,9 +321,10 @@ def _assemblies(old: _Side | None, new: _Side, changes: Mapping[str, dict]) -> l
     new_ids = set(new.plan.tasks)
     for tid, task in old_tasks.items():
         if isinstance(task, AssembleTask) and tid not in new_ids:
+            assert old is not None   # it had the task
             out.append({"id": str(tid), "anchor": "h-diff", "change": "removed",
                         "how": f"{task.kind} removed", "before": old.output(tid),
-                        "after": None})   # type: ignore[union-attr]
+                        "after": None})
     return out
 
 

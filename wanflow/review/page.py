@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import os
 import shutil
+from typing import TypeGuard
 
 from ..text import terminal
 from .collect import CACHED
@@ -114,7 +115,7 @@ class _Folder:
         for sub in ("media", "frames", "inputs"):
             os.makedirs(os.path.join(root, sub), exist_ok=True)
 
-    def _have(self, digest: str | None) -> bool:
+    def _have(self, digest: str | None) -> TypeGuard[str]:
         return bool(digest) and self.store.has(digest)
 
     def video(self, digest: str | None) -> str | None:
@@ -325,9 +326,11 @@ def _take(folder: _Folder, data: dict, shot: dict, take: dict) -> str:
     if take["backend"]:
         kind = "paid" if take["paid"] else "preview"
         made = f"<span class='badge {kind}'>{kind}: {_e(take['backend'])}</span>"
-    cost = (_money(take["cost"], take["currency"] or data["currency"])
-            if take["output"] else
-            f"est. {_money(take['estimated_cost'] if take['price'] is not None else None, data['currency'])}")
+    if take["output"]:
+        cost = _money(take["cost"], take["currency"] or data["currency"])
+    else:
+        estimate = take["estimated_cost"] if take["price"] is not None else None
+        cost = f"est. {_money(estimate, data['currency'])}"
     rows = [("seed", take["seed"] if take["seed"] is not None else "provider's choice"),
             ("duration", f"{take['duration']:g} s" if take["duration"] else None),
             ("size", f"{take['width']}x{take['height']}" if take["width"] else None),

@@ -87,7 +87,8 @@ def pick(spec_file: str, target: str, take: int) -> Picked:
     _write(spec.file, (bom + "".join(lines)).encode("utf-8"))
     try:
         after = load(spec_file)
-        if after.shot(shot.qid).pick != take:   # type: ignore[union-attr]
+        edited = after.shot(shot.qid)
+        if edited is None or edited.pick != take:
             raise UsageError(f"{doc.file}:{line}: the edit did not take effect")
     except (SpecError, UsageError):
         _write(spec.file, original)   # as it was: a pick never leaves a broken spec

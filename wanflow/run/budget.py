@@ -9,10 +9,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import BudgetError, UsageError
 from ..plan.assess import IN_FLIGHT, REMOTE, RUN, TaskState
 from ..plan.cost import Pricing
+from ..plan.tasks import TaskId
 from ..text import shown
 
 _MONEY = re.compile(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]{3})?\s*\Z")
@@ -40,7 +42,7 @@ def parse_money(text: str) -> Money:
     return Money(amount, m.group(2).upper() if m.group(2) else None)
 
 
-def totals(states: Mapping[str, TaskState]) -> dict:
+def totals(states: Mapping[TaskId, TaskState]) -> dict[str, Any]:
     """Counts, billed seconds and cost over a plan's task states (`plan --json` totals).
     A task on the remote costs nothing: it is downloaded."""
     run = [s for s in states.values() if s.status in (RUN, IN_FLIGHT)]
@@ -55,7 +57,7 @@ def totals(states: Mapping[str, TaskState]) -> dict:
             "unpriced": sum(1 for s in todo if not s.priced)}
 
 
-def check(states: Mapping[str, TaskState], *, paid: bool, pricing: Pricing,
+def check(states: Mapping[TaskId, TaskState], *, paid: bool, pricing: Pricing,
           max_cost: Money | None = None, no_spend: bool = False) -> None:
     """Raise BudgetError (exit 3) if running these states would break --no-spend or
     --max-cost, or if --max-cost cannot be checked because a price is unknown; UsageError

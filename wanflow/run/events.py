@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from typing import Any, Protocol
 
+from ..plan.tasks import TaskId
+
 
 class Event(enum.Enum):
     PLAN = "plan"              # tasks, to_run, cost; cached, currency, max_cost
@@ -19,14 +21,16 @@ class Event(enum.Enum):
     REATTACH = "reattach"      # task, remote_id, state; elapsed (s since submit), expected
     RETRY = "retry"            # task, why, delay?
     CACHED = "cached"          # task (found in the store once its inputs were known)
-    FINISHED = "finished"      # task, seconds, output, cost; billed_seconds
+    FINISHED = "finished"      # task, seconds, output, cost; billed_seconds; source?;
+    #                            priced? (false: a paid generation with no known price)
     FAILED = "failed"          # task, error, code
     SKIPPED = "skipped"        # task, because
     CANCELED = "canceled"      # task, remote_id
     NOTICE = "notice"          # message
     INTERRUPT = "interrupt"    # message
     DONE = "done"              # generated, cached, failed, skipped, billed_seconds, cost,
-    #                            interrupted; films (paths written, as a person would open them)
+    #                            interrupted; films (paths written, as a person would open them);
+    #                            unpriced (generations in `cost` at 0 for want of a price)
 
 
 # What a started task is doing (`Event.STATE`); SUBMITTED and REATTACH imply "submitted".
@@ -56,9 +60,10 @@ class Tally:
         self.generated: list[str] = []
 
     def __call__(self, event: Event, **data: Any) -> None:
-        task = str(data.get("task", ""))
-        if event is Event.FINISHED and task.startswith("gen:"):
-            self.generated.append(task)
+        if event is Event.FINISHED:
+            task = TaskId.parse(str(data.get("task", "")))
+            if task is not None and task.kind == "gen":
+                self.generated.append(task)
         self.inner(event, **data)
 
     def close(self) -> None:

@@ -13,7 +13,6 @@ import asyncio
 import errno
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -37,7 +36,7 @@ from ..store.lockfile import LockBook, entry_from_result
 from .events import ASSEMBLING, EXTRACTING, STORING, WAITING, Event, Reporter
 from .generate import Generations
 from .local import run_local, verified_input
-from .quotas import Limits
+from .options import RunOptions
 from .scheduler import Scheduler
 
 if TYPE_CHECKING:
@@ -45,24 +44,6 @@ if TYPE_CHECKING:
 
 # Errors writing the cache that every later task would hit too: stop the run on them.
 _CACHE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
-
-
-@dataclass
-class RunOptions:
-    generate: bool = True                  # False (pull): a generation the remote lacks fails
-    jobs: int = 16                         # concurrent generations, all models together
-    local_jobs: int = max(1, os.cpu_count() or 1)
-    resubmit_uncertain: bool = False
-    resubmit: frozenset[TaskId] = frozenset()   # generations to submit again, journal or not
-    resubmit_command: Callable[[TaskId], str] = lambda t: f"--resubmit {t.label}"
-    limits: dict[str, Limits] = field(default_factory=dict)   # model -> Limits (merged)
-    submit_retries: int = 6
-    failed_task_retries: int = 2
-    backoff_base: float = 1.0
-    backoff_cap: float = 60.0
-    backend_reason: str = ""               # why this backend runs (reported with the plan)
-    currency: str | None = None            # of the prices, recorded with each cost
-    max_cost: float | None = None          # the budget, reported with the plan (checked before)
 
 
 @dataclass(frozen=True)
@@ -102,16 +83,12 @@ class Executor:
         self.outputs: dict[TaskId, Output] = {}
         self.prepared: dict[TaskId, Prepared] = {}
         self.films: list[str] = []
+        self.unpriced = 0   # paid generations made with no known price: their cost is unknown
         self._local = asyncio.Semaphore(self.options.local_jobs)
-        o = self.options
         backend.learn(journal)   # run times of earlier tasks shape the poll schedule
-        self.generations = Generations(
-            store=store, journal=journal, backend=backend, report=reporter, limits=o.limits,
-            jobs=o.jobs, submit_retries=o.submit_retries,
-            failed_task_retries=o.failed_task_retries, backoff_base=o.backoff_base,
-            backoff_cap=o.backoff_cap, resubmit_uncertain=o.resubmit_uncertain,
-            resubmit=o.resubmit, resubmit_command=o.resubmit_command,
-            task_models=self._model_of, remote=remote)
+        self.generations = Generations(self.options, store=store, journal=journal,
+                                       backend=backend, report=reporter,
+                                       task_models=self._model_of, remote=remote)
 
     @property
     def stopping(self) -> bool:
@@ -123,7 +100,9 @@ class Executor:
                     "in flight (press Ctrl-C again to abort; journaled tasks resume next run)")
 
     def _model_of(self, task_id: str) -> str | None:
-        task = self.plan.tasks.get(task_id)   # type: ignore[call-overload]  # ids are str
+        """The model of a journaled task (the journal keeps ids as text)."""
+        tid = TaskId.parse(task_id)
+        task = self.plan.tasks.get(tid) if tid is not None else None
         return task.shot.model if isinstance(task, GenTask) else None
 
     async def run(self) -> RunSummary:
@@ -181,8 +160,8 @@ class Executor:
                     failures.append((tid, message))
                     self.report(Event.FAILED, task=tid, error=message,
                                 code=getattr(err, "code", None))
-                    for skipped in sched.failed(tid):
-                        self.report(Event.SKIPPED, task=skipped, because=tid)
+                    for dependent in sched.failed(tid):
+                        self.report(Event.SKIPPED, task=dependent, because=tid)
         except asyncio.CancelledError:
             polling = dict(self.generations.polling)   # cancelling the jobs empties it
             for job in running:
@@ -208,8 +187,8 @@ class Executor:
                     downloaded=summary.downloaded, failed=summary.failed,
                     skipped=summary.skipped,
                     billed_seconds=round(summary.billed_seconds, 3),
-                    cost=round(summary.cost, 4), interrupted=summary.interrupted,
-                    films=list(summary.films))
+                    cost=round(summary.cost, 4), unpriced=self.unpriced,
+                    interrupted=summary.interrupted, films=list(summary.films))
         return summary
 
     # -- per task -------------------------------------------------------------------------
@@ -270,10 +249,13 @@ class Executor:
         fetched = self.remote is not None and self.remote.fetched(result)
         if self.remote is not None and not fetched:
             self.remote.publish(result)   # write-through, on the tier's own concurrency
+        extra: dict[str, object] = {"source": "remote"} if fetched else {}
+        if self.backend.paid and task.kind == "gen" and not fetched and not state.priced:
+            self.unpriced += 1
+            extra["priced"] = False   # its cost (recorded as 0) is not known
         self.report(Event.FINISHED, task=task.id, seconds=round(time.monotonic() - started, 3),
                     output=result.digest, cost=result.meta.get("cost"),
-                    billed_seconds=result.meta.get("billed_seconds"),
-                    **({"source": "remote"} if fetched else {}))
+                    billed_seconds=result.meta.get("billed_seconds"), **extra)
 
     def _upload_files(self, task: Task) -> dict[str, str]:
         """Local files the backend may upload for a generation, checked against their digest."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from .. import models
@@ -35,8 +36,9 @@ from ..plan.tasks import GenTask, TaskId
 from ..store import Result, Store
 from ..store.journal import Journal, NullJournal
 from .events import DOWNLOADING, RUNNING, UPLOADING, WAITING, Event, Reporter
+from .options import RunOptions
 from .pacing import Pacer, backoff
-from .quotas import Limits, default_limits
+from .quotas import default_limits
 
 if TYPE_CHECKING:
     from ..store.claims import Claim, Claims, ProviderTask
@@ -50,32 +52,20 @@ class _ClaimLost(Exception):
 class Generations:
     """Runs generation tasks against one backend within per-model quotas."""
 
-    def __init__(self, *, store: Store, journal: Journal | NullJournal, backend: Backend,
-                 report: Reporter,
-                 limits: dict[str, Limits], jobs: int, submit_retries: int,
-                 failed_task_retries: int, backoff_base: float, backoff_cap: float,
-                 resubmit_uncertain: bool, task_models: Callable[[str], str | None],
-                 resubmit: frozenset[TaskId] = frozenset(),
-                 resubmit_command: Callable[[TaskId], str] = lambda t: "--resubmit " + t.label,
+    def __init__(self, options: RunOptions, *, store: Store, journal: Journal | NullJournal,
+                 backend: Backend, report: Reporter, task_models: Callable[[str], str | None],
                  remote: RemoteTier | None = None):
+        self.options = options   # quotas, retries, back-off and resubmission
         self.store = store
         self.journal = journal
         self.backend = backend
         self.report = report
-        self.limits = limits
-        self.submit_retries = submit_retries
-        self.failed_task_retries = failed_task_retries
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.resubmit_uncertain = resubmit_uncertain
-        self.resubmit = resubmit                   # tasks to submit again, journal or not
-        self.resubmit_command = resubmit_command   # the command that does so, in full
         self.task_models = task_models     # task id -> its model (for reconciling)
         self.stopping = False              # first SIGINT: submit nothing new
         self.generated = 0
         self.billed = 0.0
         self.cost = 0.0
-        self._jobs = asyncio.Semaphore(jobs)
+        self._jobs = asyncio.Semaphore(options.jobs)
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._rate: dict[str, Pacer] = {}
         # One submit per model in the air at a time, from the rate token to the journaled
@@ -88,7 +78,7 @@ class Generations:
 
     def _quota(self, model: str) -> tuple[asyncio.Semaphore, Pacer, asyncio.Lock]:
         if model not in self._slots:
-            limits = self.limits.get(model) or default_limits(model)
+            limits = self.options.limits.get(model) or default_limits(model)
             self._slots[model] = asyncio.Semaphore(max(1, limits.concurrency))
             self._rate[model] = Pacer(limits.submit_rps, margin=1.05)
             self._submit_lock[model] = asyncio.Lock()
@@ -103,24 +93,24 @@ class Generations:
         key = prepared.key
         _, _, submit_lock = self._quota(req.model)
         entry = self.journal.get(key)
-        if entry is not None and task.id in self.resubmit:
+        if entry is not None and task.id in self.options.resubmit:
             self.journal.forget(key)   # asked for in so many words: pay for it again
             entry = None
         finished: Finished | None = None
         if entry is not None and entry.backend == self.backend.identity:
-            if entry.state == "uncertain" and not self.resubmit_uncertain:
+            if entry.state == "uncertain" and not self.options.resubmit_uncertain:
                 raise SubmitUncertain(
                     f"an earlier run submitted {task.id} but never learned whether the task was "
                     f"created ({entry.error or 'outcome unknown'}); it may be running and billed. "
                     "Check the provider's task list (or the console); to pay for it again, run: "
-                    f"{self.resubmit_command(task.id)}", code="SubmitUncertain")
+                    f"{self.options.resubmit_command(task.id)}", code="SubmitUncertain")
             if entry.state == "expired":
                 raise DownloadError(
                     f"{task.id}: task {entry.remote_id} finished but its video expired before "
                     f"it was downloaded ({entry.error}); to generate it again (paid), run: "
-                    f"{self.resubmit_command(task.id)}", code="URLExpired")
+                    f"{self.options.resubmit_command(task.id)}", code="URLExpired")
             fresh = time.time() - entry.submitted_at < models.TASK_TTL_SECONDS
-            if entry.state == "submitting" and fresh and not self.resubmit_uncertain:
+            if entry.state == "submitting" and fresh and not self.options.resubmit_uncertain:
                 async with submit_lock:
                     adopted = await self._reconcile(task, key, entry, req)
                 if adopted:
@@ -152,8 +142,9 @@ class Generations:
                 raise   # retried by the next run from the journaled task, never regenerated
             # It can never be downloaded now: remember that, and say how to pay again.
             self.journal.mark_expired(key, str(err))
-            raise DownloadError(f"{err}; to generate it again (paid), run: "
-                                f"{self.resubmit_command(task.id)}", code="URLExpired") from None
+            again = self.options.resubmit_command(task.id)
+            raise DownloadError(f"{err}; to generate it again (paid), run: {again}",
+                                code="URLExpired") from None
         except BaseException:
             self._let_go(key)
             raise
@@ -184,7 +175,7 @@ class Generations:
         key, req = prepared.key, prepared.request
         assert req is not None
         claims = self.claims
-        attempts_left = self.failed_task_retries
+        attempts_left = self.options.failed_task_retries
         use_result = True
         while True:
             claim: Claim | None = None
@@ -227,10 +218,10 @@ class Generations:
                     return await self._wait(task, key, remote_id, req, elapsed=adopt.age)
         if files and self.backend.paid:   # a free backend uploads nothing
             self.report(Event.STATE, task=task.id, state=UPLOADING)
-        try:   # uploads first, outside the model's slot (submit reuses them)
+        # Uploads first, outside the model's slot (submit reuses them). A failure here is
+        # left to submit, which uploads again and reports the error with its retries.
+        with suppress(BackendError):
             await self.backend.prepare(req, files)
-        except BackendError:
-            pass   # submit uploads again and reports the error with its retries
         slots, rate, submit_lock = self._quota(req.model)
         # The model's slot before the global permit: a task waiting for its model must
         # not hold a permit that a task of another, idle model could use.
@@ -270,13 +261,13 @@ class Generations:
         claims = self.claims
         assert claims is not None
         identity = self.backend.identity
-        if adopt.uncertain is not None and task.id not in self.resubmit:
+        if adopt.uncertain is not None and task.id not in self.options.resubmit:
             await claims.note_task(claim, "", identity, uncertain=adopt.uncertain)
             raise SubmitUncertain(
                 f"the runner that held {task.id} never learned whether its submit created a "
                 f"task ({adopt.uncertain}); it may be running and billed. Check the "
                 "provider's task list (or the console); to pay for it again, run: "
-                f"{self.resubmit_command(task.id)}", code="SubmitUncertain")
+                f"{self.options.resubmit_command(task.id)}", code="SubmitUncertain")
         if adopt.uncertain is not None or adopt.backend != identity:
             return None
         if adopt.age >= models.TASK_TTL_SECONDS:
@@ -313,7 +304,8 @@ class Generations:
             raise SubmitUncertain(doubt, code="SubmitUncertain")
         identity = self.backend.identity
         journaled = {e.remote_id for e in self.journal.entries(backend=identity)}
-        candidates = [t.get("task_id") for t in listed if t.get("task_id") not in journaled]
+        listed_ids = [t.get("task_id") for t in listed]
+        candidates = [i for i in listed_ids if isinstance(i, str) and i not in journaled]
         in_doubt = [e for e in self.journal.entries(backend=identity, states=("submitting",))
                     if self.task_models(e.task) == req.model]
         if not candidates:
@@ -328,7 +320,7 @@ class Generations:
             return True
         raise SubmitUncertain(f"{doubt}; unjournaled tasks of {req.model} from that time: "
                               f"{', '.join(map(str, candidates[:5]))}. Check them; to pay for "
-                              f"it again, run: {self.resubmit_command(task.id)}",
+                              f"it again, run: {self.options.resubmit_command(task.id)}",
                               code="SubmitUncertain")
 
     async def _submit(self, task: GenTask, key: str, req: GenRequest, files: dict[str, str],
@@ -366,11 +358,11 @@ class Generations:
                 # A 429 never creates a task, so it is waited out for as long as the run
                 # goes on (runners sharing one account share its quota this way); other
                 # refusals have a budget of attempts.
-                spent = attempt >= self.submit_retries and not isinstance(err, RateLimited)
+                spent = attempt >= self.options.submit_retries and not isinstance(err, RateLimited)
                 if not err.retryable or spent or self.stopping:
                     raise
                 delay = err.retry_after if err.retry_after else backoff(
-                    attempt, self.backoff_base, self.backoff_cap)
+                    attempt, self.options.backoff_base, self.options.backoff_cap)
                 attempt += 1
                 self.report(Event.RETRY, task=task.id, why=str(err), delay=round(delay, 2))
             finally:

@@ -112,7 +112,11 @@ def fetch(url: str, dest: str) -> None:
         raise MediaError(f"cannot fetch asset {url}: {err}") from None
 
 
-def _public_connection(address: tuple[str, int], timeout: object = socket._GLOBAL_DEFAULT_TIMEOUT,
+# socket's "no timeout given" marker, the default of create_connection (typeshed omits it).
+_NO_TIMEOUT: object = socket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+
+
+def _public_connection(address: tuple[str, int], timeout: object = _NO_TIMEOUT,
                        source_address: object = None) -> socket.socket:
     """`socket.create_connection`, but only to addresses that are public, all of them checked
     before the first is tried (a name that also resolves inward is refused whole)."""
@@ -132,8 +136,8 @@ def _public_connection(address: tuple[str, int], timeout: object = socket._GLOBA
     for family, kind_, proto, _, sockaddr in infos:
         sock = socket.socket(family, kind_, proto)
         try:
-            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
-                sock.settimeout(timeout)  # type: ignore[arg-type]
+            if timeout is None or isinstance(timeout, (int, float)):   # not _NO_TIMEOUT
+                sock.settimeout(timeout)
             sock.connect(sockaddr)
             return sock
         except OSError as err:

@@ -194,7 +194,7 @@ def load_spec(path: str, cache: str | None = None, state_dir: str | None = None)
 def hash_assets(spec: Spec) -> dict[str, str]:
     """sha256 of every local asset file (what keys use instead of paths)."""
     return {name: hash_file(asset.file)[0] for name, asset in spec.assets.items()
-            if asset.is_local}
+            if asset.file is not None}   # the local ones
 
 
 def asset_seconds(spec: Spec) -> dict[str, float]:

@@ -66,7 +66,7 @@ def run_sync(coro: Coroutine[object, object, T]) -> T:
     except RuntimeError:
         return asyncio.run(coro)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+        return pool.submit(lambda: asyncio.run(coro)).result()
 
 
 class RemoteResults:
@@ -181,7 +181,7 @@ class RemoteTier:
                 self.corrupt.add(record.digest)
                 return None
         result = Result(key=record.key, task=task.id, digest=record.digest, size=record.size,
-                        meta=record.meta, created=time.time())
+                        meta=dict(record.meta), created=time.time())
         self.store.actions.put(result)
         self.downloaded += 1
         self._fetched.add(record.key)

@@ -37,13 +37,23 @@ def plain_lines(kind: Event, data: dict) -> list[str]:
     if kind is E.DONE:
         summary = (f"{data['generated']} generated, {data['cached']} cached, "
                    f"{data['failed']} failed, {data['skipped']} skipped; "
-                   f"billed {data['billed_seconds']} s, cost {data['cost']:.2f}")
+                   f"billed {data['billed_seconds']} s, "
+                   + _cost_words(data["cost"], data.get("unpriced") or 0))
         return [summary, *(f"film    {path}" for path in data.get("films") or ())]
     if kind is E.PLAN:
         return [f"{data['tasks']} tasks, {data['to_run']} to run"]
     if kind in _FORMATS:
         return [_FORMATS[kind].format_map(_Blank(data))]
     return []
+
+
+def _cost_words(cost: float, unpriced: int, *, currency: str = "", budget: str = "") -> str:
+    """`cost 1.20 USD`; with generations of no known price, `cost ?` and how many, as the
+    plan says it (never 0.00 for a cost nobody knows)."""
+    if not unpriced:
+        return f"cost {cost:.2f}{budget}{currency}"
+    known = f"{cost:.2f}{currency} + " if cost else ""
+    return f"cost {known}? ({unpriced} with no known price)"
 
 
 class PlainReporter:
@@ -106,6 +116,7 @@ class _Totals:
     skipped: int = 0
     billed: float = 0.0
     cost: float = 0.0
+    unpriced: int = 0   # finished generations whose cost is not known
     currency: str | None = None
     max_cost: float | None = None
 
@@ -178,6 +189,8 @@ class LiveReporter:
                 t.done += 1
                 t.billed += data.get("billed_seconds") or 0.0
                 t.cost += data.get("cost") or 0.0
+                if data.get("priced") is False:
+                    t.unpriced += 1
 
     def render(self):
         from rich.console import Group
@@ -193,7 +206,7 @@ class LiveReporter:
         table = Table(box=None, pad_edge=False, header_style="bold", expand=False)
         for name, justify in (("task", "left"), ("state", "left"), ("elapsed", "right"),
                               ("left", "right"), ("why", "left")):
-            table.add_column(name, justify=justify, no_wrap=name != "why")  # type: ignore[arg-type]
+            table.add_column(name, justify=justify, no_wrap=name != "why")
         for row in rows:
             table.add_row(terminal(row.task), self._state(row), _clock(now - row.started),
                           self._left(row, now), terminal(row.reason))
@@ -223,8 +236,8 @@ class LiveReporter:
         parts += [f"{len(self.rows)} in flight", f"of {t.tasks} tasks"]
         if self.preview:
             return ", ".join(parts) + "; preview: free"
-        return (", ".join(parts) + f"; billed {t.billed:.1f} s, cost {t.cost:.2f}"
-                f"{budget}{currency}")
+        money = _cost_words(t.cost, t.unpriced, currency=currency, budget=budget)
+        return ", ".join(parts) + f"; billed {t.billed:.1f} s, {money}"
 
     def close(self) -> None:
         if self.live.is_started:

@@ -11,6 +11,7 @@ import os
 import shlex
 import signal
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Self
 
@@ -31,7 +32,8 @@ from ..text import shown
 from . import budget, project, quotas, reporters
 from .budget import Money
 from .events import Event
-from .executor import Executor, RunOptions, RunSummary, lock_identity
+from .executor import Executor, RunSummary, lock_identity
+from .options import RunOptions
 from .remote import RemoteResults, RemoteTier, make_claims, open_remote, push_pinned
 
 if TYPE_CHECKING:
@@ -119,10 +121,8 @@ class Session:
         return {t: s for t, s in self.states.items() if t in self.targets}
 
     def close(self) -> None:
-        try:
+        with suppress(RuntimeError):
             asyncio.run(self.backend.aclose())
-        except RuntimeError:
-            pass
         self.journal.close()
         self.store.close()
 
@@ -218,7 +218,7 @@ def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
                          backend_reason=session.choice.reason,
                          currency=session.pricing.currency)
     if jobs:
-        options.jobs = jobs
+        options = replace(options, jobs=jobs)
     report = reporter or reporters.make(as_json, plain=session.settings.github_actions)
     try:
         with session.store.run_lock(wait=session.settings.lock_wait):
@@ -232,7 +232,8 @@ def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
             if generate:
                 check_budget(session, max_cost=max_cost, no_spend=no_spend)
                 check_backend(session)
-            options.max_cost = max_cost.amount if max_cost is not None else None
+            options = replace(options,
+                              max_cost=max_cost.amount if max_cost is not None else None)
             book = _lock_book(session, states)
             executor = Executor(session.plan, states, store=session.store,
                                 journal=session.journal, backend=session.backend,
@@ -269,7 +270,10 @@ def push(spec_file: str, settings: Settings) -> dict:
 def _remote_tier(session: Session, report) -> RemoteTier | None:
     if session.remote is None:
         return None
-    notice = (lambda message: report(Event.NOTICE, message=message))
+
+    def notice(message: str) -> None:
+        report(Event.NOTICE, message=message)
+
     claims = (make_claims(session.remote, session.settings, notice)
               if session.backend.paid else None)   # preview work is free: never claimed
     checked = session._remote_results.checked if session._remote_results else ()
@@ -304,8 +308,9 @@ def _lock_book(session: Session, states: dict[TaskId, TaskState]) -> lockfile.Lo
     whose current output is stored (whether or not --only selects it). Whenever it is
     written it holds exactly the plan's tasks with their current keys and outputs."""
     identity = session.backend.identity
-    entries = {tid: lockfile.entry_from_result(tid, s.record, lock_identity(tid, identity))
-               for tid, s in states.items() if s.record is not None and s.status == CACHED}
+    entries: dict[str, lockfile.LockEntry] = {
+        tid: lockfile.entry_from_result(tid, s.record, lock_identity(tid, identity))
+        for tid, s in states.items() if s.record is not None and s.status == CACHED}
     return lockfile.LockBook(session.lock_path, entries, on_disk=session.lock)
 
 

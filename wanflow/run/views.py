@@ -68,8 +68,11 @@ def _unpriced_notes(session: Session, states: dict[TaskId, TaskState]) -> list[s
     """For each model to run with no known price: what third parties quote, labelled."""
     pricing = session.pricing
     notes = []
-    unpriced = dict.fromkeys(session.plan.tasks[s.task].shot.model   # type: ignore[attr-defined]
-                             for s in states.values() if s.status != CACHED and not s.priced)
+    unpriced: dict[str, None] = {}   # models in first-seen order
+    for s in states.values():
+        task = session.plan.tasks[s.task]
+        if s.status != CACHED and not s.priced and isinstance(task, GenTask):
+            unpriced[task.shot.model] = None
     for model in unpriced:
         quoted = pricing.third_party(model)
         if quoted is None:

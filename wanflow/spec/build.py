@@ -105,8 +105,9 @@ class Builder:
                  if isinstance(raw, dict) and isinstance(raw.get("id"), str)]
         files = tuple([self.top.abspath] + [d.abspath for d in self.docs if d is not self.top])
         name = data.get("name")
-        spec = Spec(file=self.top.abspath, root=self.root, name=name if isinstance(name, str) else "",
-                    version=1, assets=self.assets, scenes=tuple(scenes), films=tuple(films),
+        spec = Spec(file=self.top.abspath, root=self.root,
+                    name=name if isinstance(name, str) else "", version=1, assets=self.assets,
+                    scenes=tuple(scenes), films=tuple(films),
                     settings=self._settings(data.get("settings")), files=files,
                     library=self.top.library, templates=tuple(self.templates),
                     variables=tuple(self.interpolator.vars))

@@ -203,7 +203,8 @@ def _decoder_for(hint: Any) -> Decoder:
 
 
 _NODES = [cls for cls in vars(nodes).values()
-          if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == nodes.__name__]
+          if isinstance(cls, type) and dataclasses.is_dataclass(cls)
+          and cls.__module__ == nodes.__name__]
 _FIELDS = {cls: dataclasses.fields(cls) for cls in _NODES}
 # Defaults by field; a default_factory (Spec.assets) is always encoded, so it has none here.
 _DEFAULTS = {cls: {f.name: f.default for f in _FIELDS[cls] if f.default is not dataclasses.MISSING}

@@ -55,13 +55,13 @@ class _Loading:
     def run(self) -> Spec:
         self.root = paths.project_root(os.path.dirname(self.abspath))
         if not paths.real_inside(self.abspath, self.root):
-            raise SpecError([Diagnostic(Where(self.display), (  # type: ignore[no-untyped-call]
+            raise SpecError([Diagnostic(Where(self.display), (
                 f"{self.display} is a symlink to a file outside the project; "
                 "it is not read"))])
         try:
             top = read(self.abspath, self.display)
         except Unreadable as err:
-            raise SpecError([err.diagnostic]) from None  # type: ignore[no-untyped-call]
+            raise SpecError([err.diagnostic]) from None
         self.out += top.errors
         top.library = is_library(top.data)
         self.loaded[self.abspath] = top
@@ -97,7 +97,7 @@ class _Loading:
         unique.sort(key=lambda d: (rank.get(d.where.file, len(rank)), d.where.file, d.where.line,
                                    d.where.col, d.severity != "error"))
         if any(d.is_error for d in unique):
-            raise SpecError(unique)  # type: ignore[no-untyped-call]
+            raise SpecError(unique)
         return dataclasses.replace(spec, warnings=tuple(d for d in unique if not d.is_error))
 
     def _includes(self, doc: Document, chain: list[str]) -> None:
@@ -121,7 +121,8 @@ class _Loading:
             display = os.path.normpath(os.path.join(os.path.dirname(doc.file), item))
             if abspath in chain:
                 names = [self._display_of(p) for p in chain[chain.index(abspath):]]
-                self.out.append(Diagnostic(where, "include cycle: " + " -> ".join(names + [display])))
+                self.out.append(Diagnostic(where,
+                                           "include cycle: " + " -> ".join(names + [display])))
                 continue
             if abspath in self.loaded:
                 continue

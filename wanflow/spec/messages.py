@@ -16,7 +16,8 @@ def did_you_mean(word: object, candidates: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def suggest(word: object, candidates: Iterable[object], listing: Iterable[object] | None = None) -> str:
+def suggest(word: object, candidates: Iterable[object],
+            listing: Iterable[object] | None = None) -> str:
     """`; did you mean 'x'? (allowed: …)` or `; allowed: …` (`listing`: what to list, if not
     all the candidates)."""
     names = [str(v) for v in candidates]

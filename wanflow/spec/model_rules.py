@@ -146,7 +146,8 @@ def _check_switches(shot: Shot, info: models.Model, name: str, src: Source, out:
     at, via = src.at, src.via
     if shot.shot_type is not None and "shot_type" not in dropped:
         if not info.shot_type:
-            hint = " (on wan2.7, describe the shots in the prompt instead)" if info.shot_text else ""
+            hint = (" (on wan2.7, describe the shots in the prompt instead)"
+                    if info.shot_text else "")
             out.error(at("shot_type"), f"{name} does not take shot_type{via('shot_type')}{hint}; "
                       f"models that do: {models_with(lambda m: m.shot_type)}")
         elif shot.shot_type == "multi" and shot.prompt_extend is False:

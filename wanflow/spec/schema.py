@@ -189,15 +189,17 @@ def _type_ok(node: dict[str, Any], value: Any) -> bool:
         if "enum" in node and "const" not in node:
             return any(type(value) is type(v) for v in node["enum"])
         return True
-    for t in [types] if isinstance(types, str) else types:
-        if (t == "object" and isinstance(value, dict) or t == "array" and isinstance(value, list)
-                or t == "string" and isinstance(value, str)
-                or t == "boolean" and isinstance(value, bool) or t == "null" and value is None):
-            return True
-        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if t == "integer" and is_number and isinstance(value, int) or t == "number" and is_number:
-            return True
-    return False
+    return any(_is_json_type(t, value) for t in ([types] if isinstance(types, str) else types))
+
+
+def _is_json_type(name: str, value: Any) -> bool:
+    """Whether `value` is of the JSON Schema type `name` (a bool is not a number)."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    checks = {"object": isinstance(value, dict), "array": isinstance(value, list),
+              "string": isinstance(value, str), "boolean": isinstance(value, bool),
+              "null": value is None, "number": is_number,
+              "integer": is_number and isinstance(value, int)}
+    return checks.get(name, False)
 
 
 class _Explainer:
@@ -274,9 +276,9 @@ class _Explainer:
                 kinds = " or ".join(_TYPE_WORDS.get(t, t) for i, b in enumerate(branches)
                                     if i not in words for t in _listed(b.get("type")))
                 listed = [w for i in words for w in branches[i]["enum"]]
+                title = branches[words[0]].get("title", "word")
                 self.error(where, f"{label(path)}: expected {kinds}, got a string {show(value)}"
-                           f"{did_you_mean(value, listed)} (or a {branches[words[0]].get('title', 'word')}: "
-                           f"{allowed(listed)})")
+                           f"{did_you_mean(value, listed)} (or a {title}: {allowed(listed)})")
                 return
             typed = numbers
         if len(typed) > 1 and isinstance(value, dict):
@@ -339,10 +341,12 @@ class _Explainer:
             return f"{custom} (got {show(value)})"
         if kind == "type":
             words = " or ".join(_TYPE_WORDS.get(t, t) for t in _listed(err.validator_value))
-            shown = f" {show(value)}" if not isinstance(value, (dict, list)) and value is not None else ""
+            scalar = not isinstance(value, (dict, list)) and value is not None
+            shown = f" {show(value)}" if scalar else ""
             return f"{name}: expected {words}, got {type_word(value)}{shown}"
         if kind == "enum":
-            return f"{name} {show(value)} is not valid{suggest(value, _listed(err.validator_value))}"
+            suggestion = suggest(value, _listed(err.validator_value))
+            return f"{name} {show(value)} is not valid{suggestion}"
         if kind == "const":
             return f"{name} must be {show(err.validator_value)}, got {show(value)}"
         if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):

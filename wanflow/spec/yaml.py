@@ -379,7 +379,7 @@ class _Composer:
         if not isinstance(event, yaml.ScalarEvent):
             raise _unreadable(self.file, line, col, "mapping keys must be plain strings (complex "
                               "keys, lists and aliases as keys are not supported)", parent.path)
-        if event.tag not in (None, "!", _YAML_TAG + "str"):
+        if event.tag is not None and event.tag not in ("!", _YAML_TAG + "str"):
             raise _unreadable(self.file, line, col, f"unsupported YAML tag {_tag_text(event.tag)} "
                               "on a key (wanflow reads plain YAML only)", parent.path)
         key = event.value

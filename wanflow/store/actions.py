@@ -11,7 +11,9 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+from .fs import StrPath
 from .sqlite import Database
 
 _SQL_CHUNK = 500  # keys per `IN (...)` query
@@ -43,11 +45,12 @@ class Result:
     task: str  # task id, e.g. "gen:chase.wide#1"
     digest: str  # sha256 hex of the output object
     size: int
-    meta: dict = field(default_factory=dict, hash=False)  # provenance
+    meta: dict[str, Any] = field(default_factory=dict, hash=False)  # provenance (JSON)
     created: float = field(default_factory=time.time)
 
 
-def _row(row) -> Result | None:
+def _row(row: tuple[Any, ...]) -> Result | None:
+    """A row as read back: SQLite's values are whatever was stored, so each is checked."""
     key, task, digest, size, meta, created = row
     try:
         data = json.loads(meta)
@@ -60,7 +63,7 @@ def _row(row) -> Result | None:
     return Result(key=key, task=task, digest=digest, size=size, meta=data, created=created)
 
 
-def _params(r: Result) -> tuple:
+def _params(r: Result) -> tuple[str, str, str, int, str, float]:
     if not _HEX64.match(r.digest):
         raise ValueError(f"not a sha256 hex digest: {r.digest!r}")
     return (r.key, r.task, r.digest, int(r.size),
@@ -71,7 +74,7 @@ def _params(r: Result) -> tuple:
 class ActionCache:
     """Result records by key, in one SQLite file (opened on first use)."""
 
-    def __init__(self, path):
+    def __init__(self, path: StrPath) -> None:
         self.db = Database(path, _SCHEMA, what="the result records")
 
     def get(self, key: str) -> Result | None:
@@ -82,7 +85,7 @@ class ActionCache:
     def get_many(self, keys: Iterable[str]) -> dict[str, Result]:
         """The records of those keys that have one (batched: fast for 10,000 keys)."""
         wanted = list(dict.fromkeys(keys))
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         with self.db.sql("reading result records") as db:
             for i in range(0, len(wanted), _SQL_CHUNK):
                 chunk = wanted[i:i + _SQL_CHUNK]

@@ -19,12 +19,13 @@ import fcntl
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from ..errors import StoreError
 from .actions import ActionCache, Result
-from .fs import storage_error
+from .fs import StrPath, storage_error
 from .objects import ObjectStore
 
 __all__ = ["Result", "Store"]
@@ -33,7 +34,7 @@ __all__ = ["Result", "Store"]
 class Store:
     """The cache directory `root`: `objects` (content) and `actions` (results)."""
 
-    def __init__(self, root):
+    def __init__(self, root: StrPath) -> None:
         self.root = Path(root).absolute()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -51,7 +52,7 @@ class Store:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -70,7 +71,7 @@ class Store:
 
     # ---- upkeep -------------------------------------------------------------------------
 
-    def verify(self) -> dict:
+    def verify(self) -> dict[str, Any]:
         """Re-hash every object, remove the corrupt ones and forget every result made from
         them, directly or not (a scene assembled from a corrupt clip is not trusted either).
 
@@ -121,7 +122,7 @@ class Store:
     # ---- run lock -----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def run_lock(self, *, wait: float = 0.0, poll: float = 0.1):
+    def run_lock(self, *, wait: float = 0.0, poll: float = 0.1) -> Iterator[Self]:
         """Hold an exclusive lock on root/run.lock (flock) for the duration of a run.
 
         If another process holds it, poll for up to `wait` seconds, then raise StoreError

@@ -29,8 +29,9 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import Interrupted, RemoteError
 from .actions import Result
@@ -125,9 +126,9 @@ class Claims:
         self._held: dict[str, Claim] = {}
         self._confirmed: dict[str, float] = {}   # key -> when our last write to it began
         self._doubtful: set[str] = set()         # keys whose writes once landed late
-        self._beating: dict[str, asyncio.Task] = {}
-        self._notes: set[asyncio.Task] = set()   # task ids being written beside claims
-        self._beats: asyncio.Task | None = None
+        self._beating: dict[str, asyncio.Task[None]] = {}
+        self._notes: set[asyncio.Task[None]] = set()   # task ids being written beside claims
+        self._beats: asyncio.Task[None] | None = None
         self._looks: asyncio.Semaphore | None = None   # made on the run's event loop
         self._clock_lock: asyncio.Lock | None = None
         self._clock: tuple[float, float] | None = None   # (store time, monotonic) read
@@ -339,7 +340,7 @@ class Claims:
         age = await self._now() - standing.task_time
         return ProviderTask(remote_id, backend, max(0.0, age))
 
-    async def _read_json(self, name: str) -> dict | None:
+    async def _read_json(self, name: str) -> dict[str, Any] | None:
         try:
             data = await self.remote.read(name, _SMALL)
             value = json.loads(data) if data is not None else None
@@ -382,5 +383,5 @@ def _prefix(claim: Claim) -> str:
     return f"claims/{claim.key}/{claim.generation}"
 
 
-def _json(value: dict) -> bytes:
+def _json(value: Mapping[str, object]) -> bytes:
     return json.dumps(value, sort_keys=True).encode()

@@ -14,15 +14,18 @@ import os
 import secrets
 import sqlite3
 from pathlib import Path
+from typing import IO
 
 from ..errors import StoreError
+
+StrPath = str | os.PathLike[str]   # what the store takes for a file or directory name
 
 CHUNK = 1 << 20  # bytes read at a time when hashing or copying
 CACHE_HINT = "or use --cache to pick another directory"
 _FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (btrfs, XFS, ...)
 
 
-def storage_error(exc: BaseException, action: str, where, *,
+def storage_error(exc: BaseException, action: str, where: StrPath, *,
                   hint: str = CACHE_HINT) -> StoreError:
     """Turn an OSError (or sqlite3 error) into a StoreError that names the directory and
     says what to do. `action` is a gerund phrase ("writing an object"); `where` a path."""
@@ -50,7 +53,7 @@ def storage_error(exc: BaseException, action: str, where, *,
     return err
 
 
-def hash_file(path) -> tuple[str, int]:
+def hash_file(path: StrPath) -> tuple[str, int]:
     """sha256 hex digest and size of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     size = 0
@@ -61,7 +64,7 @@ def hash_file(path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def fsync_dir(path) -> None:
+def fsync_dir(path: StrPath) -> None:
     """Make a rename in `path` durable (best effort: some filesystems refuse)."""
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -75,12 +78,12 @@ def fsync_dir(path) -> None:
         os.close(fd)
 
 
-def unlink_quiet(path) -> None:
+def unlink_quiet(path: StrPath) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
 
 
-def copy_and_hash(src_f, dst_fd: int) -> tuple[str, int]:
+def copy_and_hash(src_f: IO[bytes], dst_fd: int) -> tuple[str, int]:
     """Copy an open binary file to an fd, fsync, return (digest, size) of what was written."""
     h = hashlib.sha256()
     size = 0
@@ -109,10 +112,11 @@ def temp_beside(dest: Path, tag: str = "wanflow") -> Path:
     return dest.parent / f".{dest.name}.{tag}-{secrets.token_hex(6)}.tmp"
 
 
-def write_atomic(path, content: bytes, *, mode: int | None = None) -> None:
+def write_atomic(path: StrPath, content: bytes, *, mode: int | None = None) -> None:
     """Replace `path` with `content` atomically and durably (temp file, fsync, rename)."""
     path = Path(path)
-    tmp: Path | None = temp_beside(path)
+    tmp = temp_beside(path)
+    renamed = False
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
         try:
@@ -125,8 +129,8 @@ def write_atomic(path, content: bytes, *, mode: int | None = None) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        tmp = None
+        renamed = True
     finally:
-        if tmp is not None:
+        if not renamed:
             unlink_quiet(tmp)
     fsync_dir(path.parent)

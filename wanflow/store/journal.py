@@ -13,12 +13,14 @@ Only paid backends keep a journal: a free task cut short is simply done again.
 
 `finished` keeps the backend's finished data (URLs, usage...) so a failed download is
 retried without generating again. `run_times` remembers how long finished tasks of each
-kind ran (the backend names the kinds), so later runs poll when a task is due. Writes are synchronous=FULL: durable when they return.
+kind ran (the backend names the kinds), so later runs poll when a task is due. Writes are
+synchronous=FULL: durable when they return.
 One connection per Journal, shared by threads under a lock; several processes may open the
 same file (WAL + busy timeout).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
@@ -26,9 +28,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from ..errors import StoreError
+from .fs import StrPath
 from .sqlite import Database
 
 STATES = ("submitting", "submitted", "finished", "done", "failed", "uncertain", "expired")
@@ -44,7 +47,7 @@ class JournalEntry:
     request_id: str | None
     submitted_at: float
     state: str  # submitted | finished | done | failed | uncertain
-    finished: dict | None = field(default=None, hash=False)
+    finished: dict[str, Any] | None = field(default=None, hash=False)   # the backend's data
     error: str | None = None
 
 
@@ -78,7 +81,7 @@ _UPSERT = (f"INSERT INTO journal ({_COLS}, updated_at) VALUES (?, ?, ?, ?, ?, ?,
            "finished=excluded.finished, error=excluded.error, updated_at=excluded.updated_at")
 
 
-def _entry(row) -> JournalEntry:
+def _entry(row: tuple[Any, ...]) -> JournalEntry:
     key, task, backend, remote_id, request_id, submitted_at, state, finished, error = row
     return JournalEntry(key=key, task=task, backend=backend, remote_id=remote_id,
                         request_id=request_id, submitted_at=submitted_at, state=state,
@@ -97,7 +100,7 @@ class _JournalDb(Database):
 
 
 class Journal:
-    def __init__(self, path, *, busy_timeout: float = 30.0):
+    def __init__(self, path: StrPath, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path).absolute()
         # Opened at once: a run must know before submitting anything that it can journal.
         self._db = _JournalDb(self.path, _SCHEMA, busy_timeout=busy_timeout,
@@ -106,17 +109,18 @@ class Journal:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
 
-    def _sql(self, action: str):
+    def _sql(self, action: str) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return self._db.sql(action)
 
-    def _upsert(self, action, key, task, backend, remote_id, request_id, submitted_at, state,
-                finished=None, error=None) -> None:
+    def _upsert(self, action: str, key: str, task: str, backend: str, remote_id: str,
+                request_id: str | None, submitted_at: float | None, state: str,
+                finished: dict[str, Any] | None = None, error: str | None = None) -> None:
         if state not in STATES:
             raise ValueError(f"unknown journal state {state!r}")
         now = time.time()
@@ -146,13 +150,13 @@ class Journal:
         self._upsert("recording an uncertain submit", key, task, backend, "", None, None,
                      "uncertain", error=note)
 
-    def _set_state(self, action: str, key: str, sql: str, params: tuple) -> bool:
+    def _set_state(self, action: str, key: str, sql: str, params: tuple[str, ...]) -> bool:
         with self._sql(action) as db:
             cur = db.execute(f"UPDATE journal SET {sql}, updated_at = ? WHERE key = ?",
                              (*params, time.time(), key))
             return cur.rowcount > 0
 
-    def mark_finished(self, key: str, finished: dict) -> bool:
+    def mark_finished(self, key: str, finished: dict[str, Any]) -> bool:
         """The remote task succeeded; keep its data so the output can be (re)downloaded.
         Returns False if the key is not in the journal."""
         return self._set_state("recording a finished task", key,
@@ -208,14 +212,6 @@ class Journal:
     def forget(self, key: str) -> None:
         with self._sql("updating the journal") as db:
             db.execute("DELETE FROM journal WHERE key = ?", (key,))
-
-    def prune(self, older_than: float, *, now: float | None = None) -> int:
-        """Delete entries (any state) submitted more than `older_than` seconds ago; returns
-        how many. Use an age beyond the provider's retention (a day) for live entries."""
-        now = time.time() if now is None else now
-        with self._sql("pruning the journal") as db:
-            return db.execute("DELETE FROM journal WHERE submitted_at < ?",
-                              (now - older_than,)).rowcount
 
     def record_run(self, kind: str, seconds: float, *, now: float | None = None) -> None:
         """Remember that a task of `kind` ran `seconds`, submit to success."""

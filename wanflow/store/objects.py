@@ -18,11 +18,13 @@ import re
 import secrets
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 from ..errors import StoreError
 from .fs import (
+    StrPath,
     copy_and_hash,
     fsync_dir,
     hash_file,
@@ -49,7 +51,7 @@ class ObjectStore:
     """Objects under `root`: put, verify, materialise, list, remove. Thread-safe (every
     write uses its own temporary file and an atomic rename)."""
 
-    def __init__(self, root):
+    def __init__(self, root: StrPath) -> None:
         self.root = Path(root).absolute()
         self._objects = os.path.join(self.root, "objects")   # str: `has` is on the hot path
 
@@ -104,7 +106,7 @@ class ObjectStore:
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
 
-    def put_file(self, src, *, move: bool = False) -> tuple[str, int]:
+    def put_file(self, src: StrPath, *, move: bool = False) -> tuple[str, int]:
         """Store a file; returns (digest, size).
 
         The file is hashed first; if the object is already stored nothing is written.
@@ -150,7 +152,7 @@ class ObjectStore:
         fsync_dir(dest.parent)
         return True
 
-    def _write_from(self, src_f) -> tuple[str, int]:
+    def _write_from(self, src_f: IO[bytes]) -> tuple[str, int]:
         tmp = None
         try:
             fd, tmp = self.new_tmp("put")
@@ -212,7 +214,7 @@ class ObjectStore:
             return None
         return path
 
-    def materialize(self, digest: str, dest) -> None:
+    def materialize(self, digest: str, dest: StrPath) -> None:
         """Make `dest` an independent copy of the object (a reflink where the filesystem
         offers one), atomically. Nothing is written when `dest` already holds exactly the
         object's bytes. The bytes are hashed as they are copied: a corrupt object is
@@ -309,7 +311,7 @@ class ObjectStore:
                     raise storage_error(exc, "removing a corrupt object", self.root) from exc
         return checked, corrupt
 
-    def remove(self, digests) -> list[str]:
+    def remove(self, digests: Iterable[str]) -> list[str]:
         """Delete these objects (and emptied fan-out directories); returns those removed."""
         removed = []
         try:

@@ -24,16 +24,17 @@ place below the command line that reads the environment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import obstore
@@ -49,8 +50,14 @@ from obstore.exceptions import (
 from ..errors import ConfigError, RemoteError
 from ..plan.keys import KEY_SCHEME, key_of
 from .actions import Result
-from .fs import CHUNK, unlink_quiet
+from .fs import CHUNK, StrPath, unlink_quiet
 from .objects import ObjectStore, check_digest
+
+if TYPE_CHECKING:
+    from obstore import GetOptions, GetResult, ObjectMeta
+    from obstore.store import ObjectStore as Bucket  # S3, GCS, Azure or a local folder
+
+T = TypeVar("T")
 
 SCHEMES = ("s3", "gs", "az", "file")
 ROOT = f"v{KEY_SCHEME}"
@@ -142,11 +149,11 @@ def decode_record(data: bytes, key: str) -> Result:
                   created=float(value["created"]))
 
 
-def _no_constant(name: str):
+def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a number")
 
 
-def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
     out = dict(pairs)
     if len(out) != len(pairs):
         raise ValueError("a field is given twice")
@@ -168,7 +175,7 @@ class RemoteStore:
     """A remote tier at `url`. Async methods (obstore's own runtime does the I/O); errors
     are `RemoteError`, saying which remote and what failed."""
 
-    def __init__(self, store, url: str, *, writable: bool = True):
+    def __init__(self, store: Bucket, url: str, *, writable: bool = True) -> None:
         self._store = store
         self.url = url                 # as shown to people: no query, no credentials
         self.writable = writable       # False when read anonymously (a fork's CI job)
@@ -198,8 +205,8 @@ class RemoteStore:
                               f"known: {', '.join(_QUERY)}")
         endpoint = endpoint or _one(query, "endpoint")
         bare = parts._replace(query="", fragment="").geturl()
-        store: object
-        options: dict = {"retry_config": {"max_retries": 3,
+        store: Bucket
+        options: dict[str, Any] = {"retry_config": {"max_retries": 3,
                                           "retry_timeout": timedelta(seconds=30)}}
         try:
             if scheme == "file":
@@ -247,7 +254,8 @@ class RemoteStore:
 
     # -- result records -------------------------------------------------------------------
 
-    async def get_results(self, keys) -> tuple[dict[str, Result], dict[str, str]]:
+    async def get_results(self, keys: Iterable[str]
+                          ) -> tuple[dict[str, Result], dict[str, str]]:
         """The valid records of those keys the remote has, and the keys whose record was
         refused (with the reason). Many at once, `LOOKUPS` in flight."""
         gate = asyncio.Semaphore(LOOKUPS)
@@ -284,7 +292,7 @@ class RemoteStore:
         meta = await self._head(f"{ROOT}/{self.object_name(digest)}", "looking for an object")
         return meta is not None and (size is None or meta["size"] == size)
 
-    async def upload(self, digest: str, path, *, replace: bool = False) -> bool:
+    async def upload(self, digest: str, path: StrPath, *, replace: bool = False) -> bool:
         """Upload a local file as the object `digest` (streamed, in parts when large);
         False when the remote already has it (unless `replace`: a corrupt copy)."""
         size = os.stat(path).st_size
@@ -308,7 +316,8 @@ class RemoteStore:
             try:
                 while True:
                     # Resume where a broken transfer stopped, from the same version only.
-                    options = {"range": {"offset": got}, "if_match": etag} if got else None
+                    options: GetOptions | None = (
+                        {"range": {"offset": got}, "if_match": etag} if got else None)
                     try:
                         reply = await self._get(path, options)
                         if size is not None and not got and reply.meta["size"] != size:
@@ -414,18 +423,16 @@ class RemoteStore:
                 return False
             raise
         finally:
-            try:
+            with contextlib.suppress(RemoteError):   # a leftover probe object is harmless
                 await self.delete(name)
-            except RemoteError:
-                pass   # a leftover probe object is harmless
 
     # -- errors -----------------------------------------------------------------------------
 
-    async def _get(self, path: str, options: Any):
+    async def _get(self, path: str, options: GetOptions | None) -> GetResult:
         """A streamed GET (one place, so that tests can break a transfer half-way)."""
         return await obstore.get_async(self._store, path, options=options)
 
-    async def _head(self, path: str, action: str) -> Mapping[str, Any] | None:
+    async def _head(self, path: str, action: str) -> ObjectMeta | None:
         try:
             return await obstore.head_async(self._store, path)
         except FileNotFoundError:
@@ -433,7 +440,7 @@ class RemoteStore:
         except (BaseError, OSError) as exc:
             raise self._error(exc, action) from None
 
-    async def _call(self, call, action: str):
+    async def _call(self, call: Awaitable[T], action: str) -> T:
         try:
             return await call
         except (BaseError, OSError) as exc:
@@ -451,8 +458,8 @@ class RemoteStore:
 
 
 def _s3_options(bucket: str, endpoint: str | None, region: str | None,
-                anonymous: bool) -> dict:
-    options: dict = {}
+                anonymous: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {}
     if region:
         options["region"] = region
     if anonymous:

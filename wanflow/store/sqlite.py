@@ -12,15 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import StoreError
-from .fs import storage_error
+from .fs import StrPath, storage_error
 
 
 class Database:
     """A SQLite file with a schema, opened on first use (so that merely constructing the
     owner of a database costs nothing on paths that never read it)."""
 
-    def __init__(self, path, schema: str, *, busy_timeout: float = 30.0,
-                 what: str = "the result records", lazy: bool = True):
+    def __init__(self, path: StrPath, schema: str, *, busy_timeout: float = 30.0,
+                 what: str = "the result records", lazy: bool = True) -> None:
         self.path = Path(path).absolute()
         self.what = what
         self._schema = schema

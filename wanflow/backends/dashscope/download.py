@@ -190,7 +190,7 @@ async def _download_into(http: Http, finished: Finished, url: str, shown: str,
                         code="DownloadFailed", retryable=True)
 
 
-def _expected_total(resp: Response, have: int) -> int | None | Literal[False]:
+def _expected_total(resp: Response, have: int) -> int | Literal[False] | None:
     """Bytes the file will have once this response is read; None if unknown; False if the
     response does not continue at `have`."""
     if resp.status_code == 206:

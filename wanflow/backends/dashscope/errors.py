@@ -33,7 +33,7 @@ UNCERTAIN_ADVICE = ("the submit may have created a task that is billed; check `G
 
 def task_code_retryable(code: str) -> bool:
     """Whether a FAILED task with this code may be submitted again."""
-    return (code.startswith(RETRYABLE_TASK_CODES) and code != "InternalError.Algo"
+    return ((code.startswith(RETRYABLE_TASK_CODES) and code != "InternalError.Algo")
             or "timeout" in code.lower())
 
 

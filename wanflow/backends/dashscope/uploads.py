@@ -318,7 +318,8 @@ class _PolicySource:
         async with self._lock:
             if self._policy is not None and not fresh:
                 life = self._policy.get("expire_in_seconds")
-                if not isinstance(life, (int, float)) or time.monotonic() - self._fetched < life - 30:
+                age = time.monotonic() - self._fetched
+                if not isinstance(life, (int, float)) or age < life - 30:
                     return self._policy
             self._policy = await self._fetch()
             self._fetched = time.monotonic()

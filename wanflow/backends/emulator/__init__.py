@@ -11,7 +11,8 @@ Standard library only (http.server + threads); the only other wanflow import is 
 lazily, when a video is first downloaded or an uploaded medium is measured (Wan 3.0 and
 wan2.7-videoedit limit the length of their inputs).
 
-  server      the HTTP handler and routing, the `Emulator` lifecycle, `serve()`
+  server      the `Emulator`: its state, lifecycle and answers; `serve()`
+  handler     the HTTP side: reading requests, routing them, writing answers
   rules       the per-model table and protocol constants, from the reference
   validation  submit checks per model family (Wan 3.0 and videoedit included) -> `Submission`
   tasks       the task state machine, times, usage, the task list

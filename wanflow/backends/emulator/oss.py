@@ -10,6 +10,7 @@ OSS answers errors in XML, not in DashScope's JSON envelope.
 from __future__ import annotations
 
 import base64
+import email.message
 import email.parser
 import email.policy
 import hashlib
@@ -182,7 +183,8 @@ def parse_multipart(content_type: str, body: bytes):
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     except Exception:  # noqa: BLE001 - any parse failure is a malformed form
         return None, None
-    if not message.is_multipart():
+    # The HTTP policy makes EmailMessage objects (older typeshed says Message).
+    if not isinstance(message, email.message.EmailMessage) or not message.is_multipart():
         return None, None
     fields: dict[str, str] = {}
     files: dict[str, bytes] = {}

@@ -178,7 +178,7 @@ class ListQuery:
     def parse(cls, query: dict) -> ListQuery:
         def number(name: str, default: int, lo: int, hi: int) -> int:
             value = query.get(name)
-            if value in (None, ""):
+            if value is None or value == "":
                 return default
             try:
                 parsed = int(value)
