@@ -135,6 +135,25 @@ def test_live_view_rows_time_left_and_budget_from_events():
     assert not view.live.is_started
 
 
+def test_live_view_says_a_cost_nobody_knows_is_unknown():
+    now = [0.0]
+    console = Console(record=True, force_terminal=True, width=120, file=io.StringIO())
+    view = reporters.LiveReporter(console, clock=lambda: now[0])
+    view(Event.PLAN, tasks=2, to_run=2, cost=0.3, backend="dashscope", cached=0,
+         currency="USD", max_cost=None)
+    for task, cost, priced in (("gen:a.b#1", 0.3, {}), ("gen:a.c#1", None, {"priced": False})):
+        view(Event.START, task=task, reason="new")
+        view(Event.FINISHED, task=task, seconds=1.0, output="ab" * 32, cost=cost,
+             billed_seconds=3.0, **priced)
+    assert console.export_text().splitlines()[-1].endswith(
+        "billed 6.0 s, cost 0.30 USD + ? (1 with no known price)")
+    view(Event.DONE, generated=2, cached=0, failed=0, skipped=0, billed_seconds=6.0, cost=0.3,
+         unpriced=1, interrupted=False, films=[])
+    assert console.export_text().splitlines()[-1] == (
+        "2 generated, 0 cached, 0 failed, 0 skipped; billed 6.0 s, "
+        "cost 0.30 + ? (1 with no known price)")
+
+
 def test_plain_lines_name_the_films_and_json_keeps_its_fields(project):
     out = io.StringIO()
     plain = reporters.PlainReporter(out)

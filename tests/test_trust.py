@@ -269,6 +269,26 @@ def test_plan_prices_in_the_region_currency_and_says_when_unknown(project):
             env={"DASHSCOPE_API_KEY": KEY}, check=2)
 
 
+def test_a_paid_generation_at_no_known_price_records_no_cost(project):
+    """wan2.7-t2v has no Beijing list price: what it cost is unknown, never 0.00 — not in
+    the run's totals, the events or the lock file."""
+    spec = write(project)
+    with Emulator(latency=(0.1, 0.2)) as emu:
+        flags, env = emulated(emu)
+        proc = run_cli(["run", str(spec), *flags], env=env, check=0)
+        assert "cost ?" in proc.stderr and "0.00" not in proc.stderr
+        lock = lockfile.read(str(project / "trust.lock"))
+        gens = [e for t, e in lock.items() if t.startswith("gen:")]
+        assert gens and all(e.cost is None and e.billed_seconds for e in gens)
+        write(project, a="The lighthouse at dusk.")
+        proc, events = run_json(spec, *flags, env=env)
+        finished = [e for e in events if e["event"] == "finished"
+                    and e["task"].startswith("gen:")]
+        assert [e["task"] for e in finished] == ["gen:s.a#1"]
+        assert finished[0]["cost"] is None and finished[0]["priced"] is False
+        assert events[-1]["event"] == "done" and events[-1]["unpriced"] == 1
+
+
 def test_prices_come_from_the_user_config_file_not_the_project(project, tmp_path):
     spec = write(project)
     config = tmp_path / "xdg" / "wanflow"

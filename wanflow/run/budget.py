@@ -86,3 +86,12 @@ def check(states: Mapping[TaskId, TaskState], *, paid: bool, pricing: Pricing,
     if cost > max_cost.amount:
         raise BudgetError(f"estimated cost {cost:.2f} {currency} exceeds --max-cost "
                           f"{max_cost.amount:.2f}; nothing was spent")
+
+
+def cost_words(cost: float, unpriced: int, *, currency: str = "", budget: str = "") -> str:
+    """`cost 1.20 USD`; with generations of no known price, `cost ?` and how many, as the
+    plan says it (never 0.00 for a cost nobody knows)."""
+    if not unpriced:
+        return f"cost {cost:.2f}{budget}{currency}"
+    known = f"{cost:.2f}{currency} + " if cost else ""
+    return f"cost {known}? ({unpriced} with no known price)"

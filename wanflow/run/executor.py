@@ -252,7 +252,7 @@ class Executor:
         extra: dict[str, object] = {"source": "remote"} if fetched else {}
         if self.backend.paid and task.kind == "gen" and not fetched and not state.priced:
             self.unpriced += 1
-            extra["priced"] = False   # its cost (recorded as 0) is not known
+            extra["priced"] = False   # its cost is not known (recorded as none)
         self.report(Event.FINISHED, task=task.id, seconds=round(time.monotonic() - started, 3),
                     output=result.digest, cost=result.meta.get("cost"),
                     billed_seconds=result.meta.get("billed_seconds"), **extra)
@@ -294,7 +294,9 @@ class Executor:
             unlink_quiet(tmp)
         paid = self.backend.paid
         price = self.states[task.id].price if paid else None
-        cost = round(finished.billed_seconds * price, 6) if price else 0.0
+        # A paid generation at no known price has an unknown cost (None), never 0.
+        cost = (round(finished.billed_seconds * price, 6) if price is not None
+                else None if paid else 0.0)
         meta = {"material": prepared.material, "kind": "gen",
                 "backend": self.backend.identity, "model": req.model,
                 "task_id": finished.remote_id, "request_id": finished.request_id,

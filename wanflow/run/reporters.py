@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..text import terminal
+from . import budget
 from . import events as ev
 from .events import Event
 
@@ -38,22 +39,13 @@ def plain_lines(kind: Event, data: dict) -> list[str]:
         summary = (f"{data['generated']} generated, {data['cached']} cached, "
                    f"{data['failed']} failed, {data['skipped']} skipped; "
                    f"billed {data['billed_seconds']} s, "
-                   + _cost_words(data["cost"], data.get("unpriced") or 0))
+                   + budget.cost_words(data["cost"], data.get("unpriced") or 0))
         return [summary, *(f"film    {path}" for path in data.get("films") or ())]
     if kind is E.PLAN:
         return [f"{data['tasks']} tasks, {data['to_run']} to run"]
     if kind in _FORMATS:
         return [_FORMATS[kind].format_map(_Blank(data))]
     return []
-
-
-def _cost_words(cost: float, unpriced: int, *, currency: str = "", budget: str = "") -> str:
-    """`cost 1.20 USD`; with generations of no known price, `cost ?` and how many, as the
-    plan says it (never 0.00 for a cost nobody knows)."""
-    if not unpriced:
-        return f"cost {cost:.2f}{budget}{currency}"
-    known = f"{cost:.2f}{currency} + " if cost else ""
-    return f"cost {known}? ({unpriced} with no known price)"
 
 
 class PlainReporter:
@@ -229,14 +221,14 @@ class LiveReporter:
     def totals_line(self) -> str:
         t = self.totals
         currency = f" {t.currency}" if t.currency else ""
-        budget = f" of max {t.max_cost:.2f}" if t.max_cost is not None else ""
+        limit = f" of max {t.max_cost:.2f}" if t.max_cost is not None else ""
         parts = [f"{t.done} done", f"{t.cached} cached", f"{t.failed} failed"]
         if t.skipped:
             parts.append(f"{t.skipped} skipped")
         parts += [f"{len(self.rows)} in flight", f"of {t.tasks} tasks"]
         if self.preview:
             return ", ".join(parts) + "; preview: free"
-        money = _cost_words(t.cost, t.unpriced, currency=currency, budget=budget)
+        money = budget.cost_words(t.cost, t.unpriced, currency=currency, budget=limit)
         return ", ".join(parts) + f"; billed {t.billed:.1f} s, {money}"
 
     def close(self) -> None:

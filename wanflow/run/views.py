@@ -41,8 +41,9 @@ def plan_table(session: Session, *, explain: bool = False) -> str:
     unknown = f", {t['unpriced']} with no known price" if t["unpriced"] else ""
     billed = f"{'up to ' if t['up_to'] else ''}{t['billed_seconds']:.1f} billed s"
     if paid:
-        money = (f"{billed}, estimated cost {t['cost']:.2f} "
-                 f"{pricing.currency}{unknown} ({pricing.basis})")
+        money = (f"{billed}, estimated "
+                 f"{budget.cost_words(t['cost'], t['unpriced'], currency=' ' + pricing.currency)}"
+                 f" ({pricing.basis})")
     else:
         money = (f"preview: free (on DashScope in {pricing.region}: {billed}, "
                  f"about {t['list_cost']:.2f} {pricing.currency}{unknown})")
