@@ -44,13 +44,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from child_emulator import ChildEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -62,57 +62,17 @@ DEFAULT_JOBS = 16            # wanflow RunOptions.jobs
 PROMPT_RE = re.compile(r"Scene (\d+), shot (\d+):")
 POLL_RE = re.compile(r"/api/v1/tasks/([^/]+)")
 
-_SERVER = r"""
-import json, sys
-from wanflow.backends.emulator import Emulator
-kw = json.loads(sys.argv[1])
-kw["latency"] = tuple(kw["latency"])
-emu = Emulator(**kw).start()
-print(emu.base_url, flush=True)
-sys.stdin.read()          # serve until the parent closes our stdin
-emu.stop()
-"""
-
-
-# --------------------------------------------------------------------------- emulator
-
-class RemoteEmulator:
-    """`wanflow.emulator.Emulator` in a child process; inspection over its control API."""
+class RemoteEmulator(ChildEmulator):
+    """The emulator in a child process, with the bench's account quotas scaled to its clock."""
 
     def __init__(self, cfg):
         ts = cfg.time_scale
-        options = {"latency": list(cfg.latency), "time_scale": ts,
-                   "concurrency": cfg.concurrency, "submit_rps": cfg.submit_rps * ts,
-                   "query_qps": 20.0 * ts, "render_scale": 0.25, "seed": cfg.seed}
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen([sys.executable, "-c", _SERVER, json.dumps(options)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env=env)
-        self.base_url = self.proc.stdout.readline().strip()
-        if not self.base_url.startswith("http"):
-            self.close()
-            raise RuntimeError("the emulator did not start")
-        self.url = self.base_url[: -len("/api/v1")]
-
-    def _get(self, name):
-        return httpx.get(f"{self.url}/_emulator/{name}", timeout=120).json()
+        super().__init__(latency=list(cfg.latency), time_scale=ts,
+                         concurrency=cfg.concurrency, submit_rps=cfg.submit_rps * ts,
+                         query_qps=20.0 * ts, render_scale=0.25, seed=cfg.seed)
 
     def snapshot(self) -> tuple[dict, list]:
-        return self._get("tasks"), self._get("requests")
-
-    def close(self) -> None:
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        return self.control("tasks"), self.control("requests")
 
 
 # --------------------------------------------------------------------------- analysis

@@ -46,7 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from child_emulator import ChildEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,16 +57,6 @@ DURATION = 5
 S3_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
           "AWS_REGION": "us-east-1"}
 
-_EMULATOR = r"""
-import json, sys
-from wanflow.backends.emulator import Emulator
-kw = json.loads(sys.argv[1])
-kw["latency"] = tuple(kw["latency"])
-emu = Emulator(**kw).start()
-print(emu.base_url, flush=True)
-sys.stdin.read()          # serve until the parent closes our stdin
-emu.stop()
-"""
 
 # One runner: wanflow's session API with the time scale applied to what is not already
 # scaled by the emulator (polling, submit back-off, claim intervals) and a stub assembly.
@@ -111,42 +101,23 @@ print(json.dumps({"start": t0, "end": t1, "ok": summary.ok, "generated": summary
 
 # --------------------------------------------------------------------------- parts
 
-class Provider:
+class Provider(ChildEmulator):
     """The emulator in a child process, with an account's quotas scaled to the bench."""
 
     def __init__(self, cfg):
         ts = cfg.time_scale
-        options = {"latency": list(cfg.latency), "time_scale": ts,
-                   "concurrency": cfg.concurrency, "submit_rps": cfg.submit_rps * ts,
-                   "query_qps": 20.0 * ts, "render_scale": 0.25, "seed": 1}
-        self.proc = subprocess.Popen([sys.executable, "-c", _EMULATOR, json.dumps(options)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
-        self.base_url = self.proc.stdout.readline().strip()
-        if not self.base_url.startswith("http"):
-            self.close()
-            raise RuntimeError("the emulator did not start")
-        self.url = self.base_url[: -len("/api/v1")]
-
-    def _control(self, method: str, name: str):
-        return httpx.request(method, f"{self.url}/_emulator/{name}", timeout=120).json()
+        super().__init__(latency=list(cfg.latency), time_scale=ts,
+                         concurrency=cfg.concurrency, submit_rps=cfg.submit_rps * ts,
+                         query_qps=20.0 * ts, render_scale=0.25, seed=1)
 
     def requests(self) -> list[dict]:
-        return self._control("GET", "requests")
+        return self.control("requests")
 
     def submissions(self) -> list[dict]:
-        return self._control("GET", "submissions")
+        return self.control("submissions")
 
     def reset(self) -> None:
-        self._control("POST", "reset")
-
-    def close(self) -> None:
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.control("reset", "POST")
 
 
 class Remotes:
@@ -206,9 +177,8 @@ def write_spec(root: Path, shots: int, per_scene: int = 10) -> Path:
 
 def polling() -> tuple[float, float]:
     """wanflow's own first poll and poll cap for these shots (simulated s)."""
-    import inspect
-
-    from wanflow.backends.dashscope import DashScopeBackend, default_poll_first
+    from wanflow.backends.dashscope import default_poll_first
+    from wanflow.backends.dashscope.client import POLL_MAX
     from wanflow.plan.request import GenRequest
 
     body = {"model": MODEL, "input": {"prompt": "x"},
@@ -217,8 +187,7 @@ def polling() -> tuple[float, float]:
         model=MODEL, endpoint="services/aigc/video-generation/video-synthesis", body=body,
         blobs=(), take=1, duration=DURATION, resolution="720P", width=1280, height=720,
         fps=30))
-    return float(first), float(inspect.signature(DashScopeBackend).parameters["poll_max"]
-                               .default)
+    return float(first), float(POLL_MAX)
 
 
 def start_runner(cfg, spec: Path, provider: Provider, remote: str, *,
