@@ -94,4 +94,4 @@ def test_client_and_emulator_share_the_protocol_constants():
     assert models.REGION_ALIASES == rules.REGION_ALIASES
     assert set(models.REGIONS) == set(rules.REGION_IDS)
     offset = rules.PROVIDER_TZ.utcoffset(None).total_seconds()
-    assert models.PROVIDER_UTC_OFFSET_HOURS * 3600 == offset
+    assert offset == models.PROVIDER_UTC_OFFSET_HOURS * 3600

@@ -144,9 +144,9 @@ def test_failed_assemble_leaves_nothing(tmp_path, clips, monkeypatch):
     bad = tmp_path / "bad.mp4"
     data = clips[0].read_bytes()
     bad.write_bytes(data[: len(data) // 2])
-    with pytest.raises(MediaError, match="missing.mp4"):
+    with pytest.raises(MediaError, match=r"missing\.mp4"):
         media.assemble([clips[0], tmp_path / "missing.mp4"], dest, width=320, height=180, fps=FPS)
-    with pytest.raises(MediaError, match="bad.mp4"):
+    with pytest.raises(MediaError, match=r"bad\.mp4"):
         media.assemble([clips[0], bad], dest, width=320, height=180, fps=FPS)
     # A failure half-way through writing (after frames were encoded) cleans up too.
     calls = {"n": 0}

@@ -43,7 +43,7 @@ def test_check_image_reports_limits(tmp_path):
     assert len(problems) == 1 and "junk.jpg" in problems[0]
 
     assert media.image_size(good) == (640, 480)
-    with pytest.raises(MediaError, match="junk.jpg"):
+    with pytest.raises(MediaError, match=r"junk\.jpg"):
         media.image_size(junk)
 
 

@@ -77,9 +77,9 @@ def test_preview_tiny_and_portrait_sizes(tmp_path):
 
 
 def test_preview_rejects_bad_inputs(tmp_path):
-    with pytest.raises(MediaError, match="odd|even"):
+    with pytest.raises(MediaError, match=r"odd|even"):
         media.render_preview(card(width=321), tmp_path / "x.mp4")
-    with pytest.raises(MediaError, match="missing.wav.*does not exist"):
+    with pytest.raises(MediaError, match=r"missing\.wav.*does not exist"):
         media.render_preview(card(), tmp_path / "x.mp4", audio=tmp_path / "missing.wav")
     assert os.listdir(tmp_path) == []
 

@@ -1,20 +1,28 @@
 """The planner is pure: specs in, tasks and keys out, no I/O."""
 import pytest
 
-from wanflow.plan import keys
-from wanflow.plan import cost
-from wanflow.plan.cost import Pricing
-
-from wanflow.plan import planner
 from wanflow.errors import UsageError
+from wanflow.plan import cost, keys, planner
+from wanflow.plan.cost import Pricing
 from wanflow.plan.tasks import Output
-from wanflow.spec.nodes import (Asset, AudioBed, Film, Input, Scene, Shot, ShotRef, Spec,
-                          Transition, Where)
+from wanflow.spec.nodes import (
+    Asset,
+    AudioBed,
+    Film,
+    Input,
+    Scene,
+    Shot,
+    ShotRef,
+    Spec,
+    Transition,
+    Where,
+)
 
 W = Where("t.yaml")
+CUT = Transition()
 
 
-def make_spec(prompt_b="the cheetah leaps", takes=1, pick=1, transition=Transition()):
+def make_spec(prompt_b="the cheetah leaps", takes=1, pick=1, transition=CUT):
     assets = {"hero": Asset("hero", W, path="hero.png", file="/x/hero.png"),
               "score": Asset("score", W, path="score.wav", file="/x/score.wav")}
     a = Shot("chase", "a", "wan2.7-t2v", W, prompt="wide grassland", duration=5,

@@ -51,7 +51,9 @@ def names(monkeypatch):
     """A resolver for made-up names: name -> list of addresses (anything else fails)."""
     table: dict[str, list[str]] = {}
 
-    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+    # Only host and port matter here; family, type, proto and flags may come by position or
+    # by keyword (the client passes `type=`), so they are taken and ignored either way.
+    def getaddrinfo(host, port, *_ignored, **_ignored_by_name):
         if host not in table:
             raise socket.gaierror(socket.EAI_NONAME, "unknown name")
         return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",

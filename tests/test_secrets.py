@@ -1,10 +1,10 @@
 """The API key never reaches a log line, lock file, cache record, report or error message."""
 import json
 
-from wanflow.backends.emulator import Emulator, Faults
-
 from conftest import run_cli
 from test_engine import write_spec
+
+from wanflow.backends.emulator import Emulator, Faults
 
 KEY = "sk-secret-0123456789abcdef0123456789abcdef"
 

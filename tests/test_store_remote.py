@@ -241,7 +241,7 @@ def test_the_probe_finds_a_store_that_overwrites(file_remote):
     ("gs://bucket/x?endpoint=https://example.com", "s3:// URL"),
 ])
 def test_bad_remote_urls_are_config_errors(url, message):
-    with pytest.raises(ConfigError, match="remote|endpoint") as info:
+    with pytest.raises(ConfigError, match=r"remote|endpoint") as info:
         RemoteStore.open(url)
     assert message in str(info.value)
     assert "secret" not in str(info.value)
