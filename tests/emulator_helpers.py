@@ -18,8 +18,8 @@ H = {"Authorization": f"Bearer {KEY}", "X-DashScope-Async": "enable"}
 AUTH = {"Authorization": f"Bearer {KEY}"}
 VS = "/services/aigc/video-generation/video-synthesis"
 I2V_PATH = "/services/aigc/image2video/video-synthesis"
-PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQ"
-       "GAhKmMIQAAAABJRU5ErkJggg==")
+PNG = ("data:image/png;base64,"
+       "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 ENVELOPE = {"request_id", "code", "message"}
 
 

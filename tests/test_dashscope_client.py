@@ -40,8 +40,10 @@ URL_A = "https://assets.example.com/hero.png"
 URL_B = "https://assets.example.com/end.png"
 URL_V = "https://assets.example.com/ref.mp4"
 URL_S = "https://assets.example.com/voice.mp3"
-BLOBS = {"asset:a": Blob("a" * 64, "image/png", URL_A), "asset:b": Blob("b" * 64, "image/png", URL_B),
-         "asset:v": Blob("c" * 64, "video/mp4", URL_V), "asset:s": Blob("d" * 64, "audio/mpeg", URL_S)}
+BLOBS = {"asset:a": Blob("a" * 64, "image/png", URL_A),
+         "asset:b": Blob("b" * 64, "image/png", URL_B),
+         "asset:v": Blob("c" * 64, "video/mp4", URL_V),
+         "asset:s": Blob("d" * 64, "audio/mpeg", URL_S)}
 FAMILIES = {
     "wan2.7-t2v": shot("wan2.7-t2v", resolution="720P", ratio="9:16", duration=8),
     "wan2.6-t2v": shot("wan2.6-t2v", size="1280*720", shot_type="multi", duration=10,
@@ -50,10 +52,12 @@ FAMILIES = {
     "wan2.6-i2v-flash": shot("wan2.6-i2v-flash", resolution="720P", generate_audio=False,
                              inputs=(Input("first_frame", asset="a"),)),
     "wan2.2-kf2v-flash": shot("wan2.2-kf2v-flash", resolution="480P",
-                              inputs=(Input("first_frame", asset="a"), Input("last_frame", asset="b"))),
+                              inputs=(Input("first_frame", asset="a"),
+                                      Input("last_frame", asset="b"))),
     "wan2.6-r2v": shot("wan2.6-r2v", size="1920*1080", shot_type="multi",
                        prompt="character1 waves at character2",
-                       inputs=(Input("reference_video", asset="v"), Input("reference_image", asset="a"))),
+                       inputs=(Input("reference_video", asset="v"),
+                               Input("reference_image", asset="a"))),
     "wan2.7-i2v": shot("wan2.7-i2v", resolution="1080P", duration=8, audio="s",
                        inputs=(Input("first_frame", asset="a"),)),
     "wan2.7-r2v": shot("wan2.7-r2v", resolution="720P", ratio="1:1",
@@ -140,7 +144,8 @@ def test_list_tasks_reads_data_and_tasks_shapes(emu):
 
 def test_regions_base_urls_and_identity():
     b = DashScopeBackend(api_key=KEY)
-    assert b.base_url == models.REGIONS["beijing"].classic_url and b.identity == "dashscope" and b.supports_upload
+    assert b.base_url == models.REGIONS["beijing"].classic_url and b.identity == "dashscope"
+    assert b.supports_upload
     b = DashScopeBackend(api_key=KEY, region="ap-southeast-1")
     assert b.base_url == models.REGIONS["singapore"].classic_url and not b.supports_upload
     b = DashScopeBackend(api_key=KEY, base_url="http://127.0.0.1:9/")

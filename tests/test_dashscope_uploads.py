@@ -39,7 +39,8 @@ def emu():
         yield e
 
 
-I2V_MEDIA = shot("wan2.7-i2v", resolution="720P", audio="s", inputs=(Input("first_frame", asset="a"),))
+I2V_MEDIA = shot("wan2.7-i2v", resolution="720P", audio="s",
+                 inputs=(Input("first_frame", asset="a"),))
 
 
 def local_blobs(tmp_path):

@@ -58,7 +58,8 @@ def test_lifecycle_and_download(make_emu, client, tmp_path):
     for name in ("submit_time", "scheduled_time", "end_time"):
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", out[name]), out
     assert out["orig_prompt"] == "A kite. Over the dunes"
-    assert out["actual_prompt"].startswith("A kite. Over the dunes") and len(out["actual_prompt"]) > 30
+    actual = out["actual_prompt"]
+    assert actual.startswith("A kite. Over the dunes") and len(actual) > 30
     assert full["usage"] == {"duration": 2, "input_video_duration": 0, "output_video_duration": 2,
                              "video_count": 1, "SR": 720, "ratio": "16:9"}
     assert "code" not in full
@@ -104,7 +105,8 @@ def test_unknown_path_and_requests_log(make_emu, client):
 def test_control_endpoints(make_emu, client):
     emu = make_emu()
     r = client.post(emu.url + "/_emulator/faults", json={"submit_429": 1, "fail_prompts": ["x"]})
-    assert r.status_code == 200 and r.json()["submit_429"] == 1 and r.json()["fail_prompts"] == ["x"]
+    assert r.status_code == 200
+    assert r.json()["submit_429"] == 1 and r.json()["fail_prompts"] == ["x"]
     assert emu.faults.submit_429 == 1 and emu.faults.fail_prompts == ("x",)
     assert client.post(emu.url + "/_emulator/faults", json={"nope": 1}).status_code == 400
     assert_error(submit(client, emu, t2v()), 429, "Throttling.RateQuota")
@@ -148,7 +150,8 @@ def test_official_sdk_async_call_and_wait(make_emu, client, sdk, monkeypatch, tm
     assert (p.width, p.height) == (320, 180) and p.duration == pytest.approx(2.0, abs=0.1)
 
     bad = VideoSynthesis.async_call(model="wan2.6-t2v", prompt="x", api_key=KEY, size="832*480")
-    assert bad.status_code == 400 and bad.code == "InvalidParameter" and "parameters.size" in bad.message
+    assert bad.status_code == 400 and bad.code == "InvalidParameter"
+    assert "parameters.size" in bad.message
     denied = VideoSynthesis.async_call(model="wan2.6-t2v", prompt="x", api_key="sk-nope")
     assert denied.status_code == 401 and denied.code == "InvalidApiKey"
     listed = VideoSynthesis.list(api_key=KEY)
@@ -175,7 +178,8 @@ def test_official_sdk_uploads_local_files(make_emu, sdk, monkeypatch, tmp_path):
     assert len(emu.objects()) == 2
     log = emu.requests()
     # the SDK fetches a fresh policy per file and uploads the two frames concurrently
-    assert sorted(r["path"] for r in log[:4]) == ["/api/v1/uploads", "/api/v1/uploads", "/oss", "/oss"]
+    first_four = sorted(r["path"] for r in log[:4])
+    assert first_four == ["/api/v1/uploads", "/api/v1/uploads", "/oss", "/oss"]
     submit_rec = next(r for r in log if r["path"].endswith(I2V_PATH))
     assert submit_rec["headers"]["X-DashScope-OssResourceResolve"] == "enable"
 

@@ -150,8 +150,10 @@ def test_cli_option_parsing():
     assert parse_latency("1:3") == (1.0, 3.0) and parse_latency("2") == (2.0, 2.0)
     with pytest.raises(ValueError):
         parse_latency("3:1")
-    f = parse_faults(["submit_429=2", "fail_prompts=nsfw", "fail_prompts=gore|blood", "retry_after=1.5"])
-    assert f.submit_429 == 2 and f.fail_prompts == ("nsfw", "gore", "blood") and f.retry_after == 1.5
+    f = parse_faults(["submit_429=2", "fail_prompts=nsfw", "fail_prompts=gore|blood",
+                      "retry_after=1.5"])
+    assert f.submit_429 == 2 and f.fail_prompts == ("nsfw", "gore", "blood")
+    assert f.retry_after == 1.5
     with pytest.raises(ValueError):
         parse_faults(["bogus=1"])
     opts = options_from_cli(latency="0.5:1", time_scale="10", faults=["poll_5xx=1"],

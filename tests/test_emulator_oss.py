@@ -52,8 +52,10 @@ def test_get_policy_shape(make_emu, client):
     assert d["upload_host"] == emu.url + "/oss"
     assert d["expire_in_seconds"] == 300 and d["max_file_size_mb"] == 100
     assert d["x_oss_object_acl"] == "private" and d["x_oss_forbid_overwrite"] == "true"
-    assert re.fullmatch(r"dashscope-instant/[0-9a-f]{32}/\d{4}-\d\d-\d\d/[0-9a-f-]{36}", d["upload_dir"])
-    again = client.get(emu.base_url + "/uploads", params={"action": "getPolicy", "model": "wan2.6-i2v"},
+    upload_dir_pattern = r"dashscope-instant/[0-9a-f]{32}/\d{4}-\d\d-\d\d/[0-9a-f-]{36}"
+    assert re.fullmatch(upload_dir_pattern, d["upload_dir"])
+    again = client.get(emu.base_url + "/uploads",
+                       params={"action": "getPolicy", "model": "wan2.6-i2v"},
                        headers=AUTH).json()["data"]
     assert again["upload_dir"] != d["upload_dir"]
     bad = client.get(emu.base_url + "/uploads", params={"action": "getPolicy", "model": "m"},
@@ -96,8 +98,9 @@ def test_upload_rules(make_emu, client):
     assert r.status_code == 200
     # overwrite is forbidden
     form = {"OSSAccessKeyId": d["oss_access_key_id"], "Signature": d["signature"],
-            "policy": d["policy"], "key": f"{d['upload_dir']}/frame.png", "x-oss-object-acl": "private",
-            "x-oss-forbid-overwrite": "true", "success_action_status": "200"}
+            "policy": d["policy"], "key": f"{d['upload_dir']}/frame.png",
+            "x-oss-object-acl": "private", "x-oss-forbid-overwrite": "true",
+            "success_action_status": "200"}
     again = client.post(d["upload_host"], data=form, files={"file": ("frame.png", b"x")})
     assert again.status_code == 409 and b"FileAlreadyExists" in again.content
     # the key must lie under the policy's upload_dir

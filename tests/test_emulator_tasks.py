@@ -36,7 +36,8 @@ def test_usage_keys_follow_model_generation(make_emu, client, model, params, usa
 
 
 def test_cancel_pending_and_running(make_emu, client):
-    emu = make_emu(latency=(6.0, 6.0), time_scale=2.0, concurrency=10)  # PENDING 0.3 s, RUNNING 2.7 s
+    # PENDING 0.3 s, RUNNING 2.7 s
+    emu = make_emu(latency=(6.0, 6.0), time_scale=2.0, concurrency=10)
     a = task_id(submit(client, emu, t2v()))
     r = client.post(f"{emu.base_url}/tasks/{a}/cancel", headers=AUTH)
     assert r.status_code == 200 and set(r.json()) == {"request_id"}
@@ -50,8 +51,9 @@ def test_cancel_pending_and_running(make_emu, client):
                  "UnsupportedOperation", "RUNNING")
     assert_error(client.post(f"{emu.base_url}/tasks/{a}/cancel", headers=AUTH), 400,
                  "UnsupportedOperation")
-    assert_error(client.post(f"{emu.base_url}/tasks/{b}/cancel", headers={"Authorization": "Bearer x"}),
-                 401, "InvalidApiKey")
+    wrong_key = {"Authorization": "Bearer x"}
+    assert_error(client.post(f"{emu.base_url}/tasks/{b}/cancel", headers=wrong_key), 401,
+                 "InvalidApiKey")
 
 
 def test_unknown_and_expired_tasks(make_emu, client):
@@ -79,15 +81,16 @@ def test_list_tasks(make_emu, client):
     assert body["data"][0]["task_id"] == failed  # newest first
     row = body["data"][0]
     assert {"task_id", "task_status", "model_name", "submit_time"} <= set(row)
-    only = client.get(emu.base_url + "/tasks", params={"model_name": "wan2.7-t2v"}, headers=AUTH).json()
+    only = client.get(emu.base_url + "/tasks", params={"model_name": "wan2.7-t2v"},
+                      headers=AUTH).json()
     assert [x["task_id"] for x in only["data"]] == [ids[3]]
     st = client.get(emu.base_url + "/tasks", params={"status": "FAILED"}, headers=AUTH).json()
     assert [x["task_id"] for x in st["data"]] == [failed]
     future = client.get(emu.base_url + "/tasks", params={"start_time": "29990101000000"},
                         headers=AUTH).json()
     assert future["total"] == 0 and future["data"] == []
-    assert_error(client.get(emu.base_url + "/tasks", params={"start_time": "yesterday"}, headers=AUTH),
-                 400, "InvalidParameter", "start_time")
+    assert_error(client.get(emu.base_url + "/tasks", params={"start_time": "yesterday"},
+                            headers=AUTH), 400, "InvalidParameter", "start_time")
 
 
 def test_determinism(make_emu, client):

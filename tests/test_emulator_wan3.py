@@ -85,9 +85,11 @@ VALID = [
     ("smart duration", make_body(W3, {"prompt": "x"}, duration=-1, ratio="4:3")),
     ("frames", make_body(W3, {"media": [item("first_frame"), item("last_frame")]},
                          ratio="adaptive", resolution="720P", audio=False)),
-    ("every reference kind and a document", make_body(W3, {"prompt": "Image 1 hums Audio 1", "media": [
-        item("reference_image"), item("reference_video", CLIP),
-        item("reference_audio", "https://e.com/v.wav"), item("file", "https://e.com/brief.pdf")]},
+    ("every reference kind and a document", make_body(W3, {
+        "prompt": "Image 1 hums Audio 1",
+        "media": [item("reference_image"), item("reference_video", CLIP),
+                  item("reference_audio", "https://e.com/v.wav"),
+                  item("file", "https://e.com/brief.pdf")]},
         duration=30, enable_thinking=True, prompt_extend=False, seed=7)),
     ("a link", make_body("wan3.0-video-prime", {"prompt": "x", "media": [
         item("link", "https://e.com/story")]})),

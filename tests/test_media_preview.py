@@ -14,8 +14,8 @@ from wanflow.errors import MediaError
 
 
 def test_preview_720p_probes_and_is_deterministic(tmp_path):
-    c = card(duration=5.0, width=1280, height=720, fps=30, model="wan2.2-t2v-plus",
-             prompt="A lighthouse on a cliff at dusk, waves crashing below, slow aerial orbit, " * 4)
+    prompt = "A lighthouse on a cliff at dusk, waves crashing below, slow aerial orbit, " * 4
+    c = card(duration=5.0, width=1280, height=720, fps=30, model="wan2.2-t2v-plus", prompt=prompt)
     a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
     media.render_preview(c, a)
     media.render_preview(c, b)

@@ -42,6 +42,7 @@ def test_probe_rejects_broken_files(tmp_path, clips):
 
 def test_probe_accepts_good_clips(clips):
     p = media.probe(clips[1])
-    assert (p.width, p.height, p.fps, p.video_codec, p.audio_codec) == (320, 180, 24.0, "h264", "aac")
+    assert (p.width, p.height, p.fps) == (320, 180, 24.0)
+    assert (p.video_codec, p.audio_codec) == ("h264", "aac")
     assert p.duration == pytest.approx(1.5, abs=0.01)
     assert media.media_duration(clips[1]) == pytest.approx(1.5, abs=0.01)

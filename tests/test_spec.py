@@ -12,7 +12,7 @@ from wanflow.spec import load, summary, summary_line
 from wanflow.spec.nodes import Input, ShotRef
 from wanflow.spec.paths import project_root
 
-# --------------------------------------------------------------------------- the film example
+# --------------------------------------------------------------- the film example
 
 
 def test_film_example_resolves_includes_templates_and_continuity():
@@ -28,7 +28,8 @@ def test_film_example_resolves_includes_templates_and_continuity():
     assert wide.prompt.startswith("Extreme wide shot of a small fishing harbor: a blue wooden "
                                   "fishing boat chugs in past the breakwater.")
     assert wide.prompt.endswith("muted colours.")
-    assert (wide.model, wide.resolution, wide.ratio, wide.duration) == ("wan2.7-t2v", "720P", "16:9", 5)
+    assert (wide.model, wide.resolution) == ("wan2.7-t2v", "720P")
+    assert (wide.ratio, wide.duration) == ("16:9", 5)
     assert wide.prompt_extend is False and wide.watermark is False      # library defaults
     # template default parameter, template model, continuity from the previous shot
     assert deck.prompt.startswith("The camera pushes in slowly on the fisherman")
@@ -43,12 +44,14 @@ def test_film_example_resolves_includes_templates_and_continuity():
     assert vendor.inputs == (Input("first_clip", ref=ShotRef("market.stalls", None)),)
     assert vendor.path == "renders/vendor.mp4"
     arrival = spec.scenes[0]
-    assert arrival.audio.asset == "score" and arrival.audio.volume == 0.8 and arrival.audio.duck == 0.35
+    audio = arrival.audio
+    assert audio.asset == "score" and audio.volume == 0.8 and audio.duck == 0.35
     assert (arrival.transition.type, arrival.transition.seconds) == ("crossfade", 0.5)
     assert spec.films[0].transition.seconds == 0.75
     hero = spec.assets["harbor-dawn"]
     assert hero.file == str(ROOT / "examples" / "media" / "harbor-dawn.png")
-    assert hero.where.file.endswith("templates/library.yaml") and hero.where.path == "$.assets.harbor-dawn"
+    assert hero.where.file.endswith("templates/library.yaml")
+    assert hero.where.path == "$.assets.harbor-dawn"
     assert spec.settings.max_cost is None and spec.settings.backend == "auto"
     assert spec.warnings == ()
 
@@ -72,7 +75,7 @@ def test_summary():
     assert summary_line(spec) == "2 scenes, 5 shots (7 takes), 1 film, 23 s of video"
 
 
-# --------------------------------------------------------------------------- errors and warnings
+# --------------------------------------------------------------- errors and warnings
 
 
 def test_spec_error_carries_warnings_and_sorted_errors(project):
@@ -116,21 +119,24 @@ def test_project_root(tmp_path):
 
 
 def test_assets_may_not_escape_the_project_even_through_includes(project):
-    write(project / "lib" / "lib.yaml", "wanflow: 1\nname: lib\nassets: {pw: ../../../etc/x.png}\n")
-    spec = write(project / "s.yaml", "wanflow: 1\nname: s\ninclude: [lib/lib.yaml]\nscenes:\n"
-                                     "  - id: a\n    shots: [{id: x, model: wan2.7-t2v, prompt: p}]\n")
+    write(project / "lib" / "lib.yaml",
+          "wanflow: 1\nname: lib\nassets: {pw: ../../../etc/x.png}\n")
+    spec = write(project / "s.yaml",
+                 "wanflow: 1\nname: s\ninclude: [lib/lib.yaml]\nscenes:\n"
+                 "  - id: a\n    shots: [{id: x, model: wan2.7-t2v, prompt: p}]\n")
     (diag,) = errors_of(spec)
     assert diag.where.file.endswith("lib/lib.yaml") and diag.where.path == "$.assets.pw"
     assert "leaves the project directory" in diag.message
 
 
 def test_snapshot_models_are_accepted(project):
-    spec = write(project / "s.yaml", "wanflow: 1\nname: s\nscenes:\n  - id: a\n    shots:\n"
-                                     "      - {id: x, model: wan2.7-t2v-2026-06-12, prompt: p, duration: 15}\n")
+    spec = write(project / "s.yaml",
+                 "wanflow: 1\nname: s\nscenes:\n  - id: a\n    shots:\n"
+                 "      - {id: x, model: wan2.7-t2v-2026-06-12, prompt: p, duration: 15}\n")
     assert load(spec).shot("a.x").model == "wan2.7-t2v-2026-06-12"
 
 
-# --------------------------------------------------------------------------- import cost and library boundaries
+# --------------------------------------------------------------- import cost and library boundaries
 
 
 def test_importing_the_package_or_its_nodes_loads_no_parser():

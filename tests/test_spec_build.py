@@ -173,7 +173,8 @@ def test_lowercase_resolutions_are_read_as_upper_case_and_key_alike(project):
         return {t.id: plan.prepare(t, {}).key for t in plan.gen_tasks()}
     assert keys(lower) == keys(upper)
     (diag,) = errors_of(write(project / "bad.yaml", text.format(shot="720x", film="1080P")))
-    assert "unknown resolution '720x'; did you mean '720P'? (allowed: 480P, 720P, 1080P)" in diag.message
+    assert ("unknown resolution '720x'; did you mean '720P'? "
+            "(allowed: 480P, 720P, 1080P)") in diag.message
 
 
 def test_http_and_https_asset_urls_are_accepted(project):

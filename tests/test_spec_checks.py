@@ -17,7 +17,8 @@ def test_check_helpers():
     assert checks.media_kind("https://e.com/v.mp4?sig=1") == "video"
     assert checks.media_kind("x.txt") is None
     dups = checks.unique("film id", [("a", Where("f", 1, 1)), ("a", Where("f", 4, 3))])
-    assert len(dups) == 1 and dups[0].where.line == 4 and "first defined at f:1:1" in dups[0].message
+    assert len(dups) == 1 and dups[0].where.line == 4
+    assert "first defined at f:1:1" in dups[0].message
 
 
 # --------------------------------------------------------------------------- Wan 3.0, lifecycle

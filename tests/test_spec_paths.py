@@ -172,7 +172,8 @@ def test_an_output_may_not_be_a_symlink_to_an_asset_or_a_spec_file(proj):
                  .replace("    shots:", "    path: renders/b.mp4\n    shots:"))
     text = messages(spec)
     assert "output path 'renders/a.mp4' of shot 'a.x' would overwrite asset 'clip'" in text
-    assert "output path 'renders/b.mp4' of scene 'a' would overwrite the included file lib.yaml" in text
+    assert ("output path 'renders/b.mp4' of scene 'a' "
+            "would overwrite the included file lib.yaml") in text
     assert "output path 'renders/c.mp4' of film 'f' would overwrite the spec file" in text
 
 

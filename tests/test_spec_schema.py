@@ -73,7 +73,8 @@ def test_schema_enums_match_the_model_table():
     assert defs["size"]["enum"] == list(models.SIZES.values())
     assert defs["seed"]["maximum"] == models.SEED_MAX
     durations = {d for m in models.MODELS.values() for d in m.durations}
-    assert (defs["duration"]["minimum"], defs["duration"]["maximum"]) == (min(durations), max(durations))
+    duration = defs["duration"]
+    assert (duration["minimum"], duration["maximum"]) == (min(durations), max(durations))
     regions = spec_schema.schema()["$defs"]["settings"]["properties"]["region"]["enum"]
     assert regions == list(models.REGIONS)
     shot_keys = set(defs["shot"]["properties"])

@@ -131,7 +131,8 @@ def test_ratio_on_image_led_model_is_a_warning(tmp_path):
         "        ratio: '9:16'\n        resolution: 720P\n")
     code, out, _ = validate(str(spec))
     assert code == 0, out
-    assert "i2v.yaml:10:16: warning: wan2.6-i2v ignores ratio: the aspect follows the first frame" in out
+    assert ("i2v.yaml:10:16: warning: wan2.6-i2v ignores ratio: "
+            "the aspect follows the first frame") in out
 
 
 # --------------------------------------------------------------------------- hostile input
@@ -146,7 +147,7 @@ def _hostile(tmp_path: Path, name: str, data: bytes | str) -> Path:
 
 
 def billion_laughs() -> str:
-    lines = ["wanflow: 1", "name: lol", 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines = ["wanflow: 1", "name: lol", "a0: &a0 [" + ",".join(['"lol"'] * 10) + "]"]
     for i in range(1, 10):
         lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     lines.append("scenes: *a9")
@@ -174,13 +175,15 @@ HOSTILE = {
                  "spec file is too large: 3145761 bytes (the limit is 2 MiB)"),
     "binary-junk": (lambda: random.Random(7).randbytes(4096) + b"\x00",
                     "binary data, not a YAML spec (NUL byte at byte offset"),
-    "not-utf8": (lambda: b"wanflow: 1\nname: caf\xe9\n", "not UTF-8 text: invalid byte 0xe9 at byte offset 20"),
+    "not-utf8": (lambda: b"wanflow: 1\nname: caf\xe9\n",
+                 "not UTF-8 text: invalid byte 0xe9 at byte offset 20"),
     "utf16": (lambda: "wanflow: 1\n".encode("utf-16"), "UTF-16"),
     "python-tag": (lambda: "wanflow: 1\nname: !!python/object/apply:os.system ['touch PWNED']\n",
                    "unsupported YAML tag !!python/object/apply:os.system"),
     "python-name-tag": (lambda: "wanflow: 1\nname: !!python/name:os.system\n",
                         "unsupported YAML tag !!python/name:os.system"),
-    "binary-tag": (lambda: "wanflow: 1\nname: !!binary aGVsbG8=\n", "unsupported YAML tag !!binary"),
+    "binary-tag": (lambda: "wanflow: 1\nname: !!binary aGVsbG8=\n",
+                   "unsupported YAML tag !!binary"),
     "tagged-mapping": (lambda: "wanflow: 1\nname: t\nvars: !!python/object:os.Foo {a: 1}\n",
                        "unsupported YAML tag !!python/object:os.Foo"),
     "empty": (lambda: "", "empty spec"),
@@ -220,7 +223,8 @@ def test_directory_and_missing_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "adir").mkdir()
     code, out, _ = validate("adir")
-    assert code == 2 and out.strip() == "adir:0:0: error: adir is a directory, not a spec file [at $]"
+    assert code == 2
+    assert out.strip() == "adir:0:0: error: adir is a directory, not a spec file [at $]"
     code, out, _ = validate("nothere.yaml")
     assert code == 2 and out.strip() == "nothere.yaml:0:0: error: no such file: nothere.yaml [at $]"
 

@@ -244,7 +244,7 @@ def test_an_expired_result_asks_for_one_command_and_that_command_works(project):
         assert events[-1]["generated"] == 1
 
 
-# ---- 8. cost in the account's currency ------------------------------------------------------------
+# ---- 8. cost in the account's currency -----------------------------------------------------------
 
 def test_plan_prices_in_the_region_currency_and_says_when_unknown(project):
     spec = write(project)
@@ -347,7 +347,7 @@ def test_money_is_parsed_strictly():
             budget.parse_money(bad)
 
 
-# ---- 10. the key goes only where the operator says --------------------------------------------------
+# ---- 10. the key goes only where the operator says -----------------------------------------------
 
 def test_an_unreachable_base_url_fails_fast_with_the_url(project):
     spec = write(project)
