@@ -72,7 +72,7 @@ def prime(spec: Path) -> int:
     from wanflow.store import Result, Store, lockfile
 
     proj = project.open_project(str(spec))
-    plan = planner.build(proj.spec, PreviewBackend.identity)
+    plan = planner.build(proj.spec, PreviewBackend().identity)
     store = Store(proj.cache_dir)
     outputs, results, entries = {}, [], {}
     for tid, task in plan.tasks.items():
