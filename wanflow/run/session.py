@@ -53,9 +53,9 @@ class Session:
     targets: frozenset[TaskId]      # the tasks this command is about (all, or --only's)
     pricing: Pricing
     asset_digests: dict[str, str]
-    lock: dict[str, lockfile.LockEntry]
     remote: RemoteStore | None = None          # the team's remote tier, if one is named
     notice: Callable[[str], None] = field(default=lambda message: None, repr=False)
+    _lock: dict[str, lockfile.LockEntry] | None = field(default=None, repr=False)
     _states: dict[TaskId, TaskState] | None = field(default=None, repr=False)
     _remote_results: RemoteResults | None = field(default=None, repr=False)
 
@@ -93,13 +93,25 @@ class Session:
         targets = planner.select(plan, tuple(only))
         pricing = Pricing.for_region(settings.region or spec_settings.region, settings.prices)
         return cls(spec_file, proj, settings, choice, store, journal, chosen, plan, targets,
-                   pricing, project.hash_assets(proj.spec),
-                   lockfile.read(proj.lock_for(chosen.paid)), far,
+                   pricing, project.hash_assets(proj.spec), far,
                    notice or (lambda message: None))
 
     @property
     def lock_path(self) -> str:
         return self.project.lock_for(self.backend.paid)
+
+    @property
+    def lock(self) -> dict[str, lockfile.LockEntry]:
+        """The lock file of the kind this session makes, read when first needed (a run
+        reads it once the cache is its own: see `reread_lock`)."""
+        if self._lock is None:
+            self._lock = lockfile.read(self.lock_path)
+        return self._lock
+
+    def reread_lock(self) -> None:
+        """Forget what was read of the lock file and the assessment made from it."""
+        self._lock = None
+        self._states = None
 
     @property
     def states(self) -> dict[TaskId, TaskState]:
@@ -224,8 +236,7 @@ def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
         with session.store.run_lock(wait=session.settings.lock_wait):
             # Read the state only once the cache is ours: a run that waited for another
             # one must see what that one finished.
-            session.lock = lockfile.read(session.lock_path)
-            session._states = None
+            session.reread_lock()
             states = session.states
             if max_cost is None and spec.settings.max_cost is not None:
                 max_cost = Money(spec.settings.max_cost)
