@@ -54,7 +54,8 @@ def naming_only(choice: Choice, settings: Settings, *, region: str | None = None
     if choice.name == "preview":
         from .preview import PreviewBackend
 
-        return PreviewBackend()
+        # The scale is part of the identity: a scaled run's outputs are named at its scale.
+        return PreviewBackend(scale=settings.preview_scale)
     from .base import NamingOnly
     from .dashscope.client import resolve_endpoint
 
