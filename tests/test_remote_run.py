@@ -45,6 +45,9 @@ LIMITS = {"WANFLOW_LIMITS": f"wan2.7-t2v={QUOTA}:{QUOTA},wan2.7-i2v={QUOTA}:{QUO
 # Claims go stale sooner where no live runner competes for them (file:// dates to the
 # nanosecond; a fleet keeps the one-second heartbeat that moto's Last-Modified needs).
 QUICK_CLAIMS = {"WANFLOW_CLAIM_HEARTBEAT": "0.5", "WANFLOW_CLAIM_STALE": "1.5"}
+# Two live runners meet over claims that must not go stale: on a busy machine the S3
+# server (a thread of the test process, beside the emulator) can answer a beat late.
+LIVE_CLAIMS = {"WANFLOW_CLAIM_HEARTBEAT": "1", "WANFLOW_CLAIM_STALE": "10"}
 
 
 def write_spec(root: Path, shots: int = SHOTS, extra: str = "") -> Path:
@@ -138,7 +141,7 @@ def emulator(**kw) -> Emulator:
 def test_two_runners_pay_once_and_a_third_pulls_it_all(tmp_path, s3_remote):
     a, b, c = (write_spec(tmp_path / name) for name in "abc")
     with emulator(latency=(1.0, 1.5)) as emu:
-        runners = [start(spec, emu, s3_remote) for spec in (a, b)]
+        runners = [start(spec, emu, s3_remote, **LIVE_CLAIMS) for spec in (a, b)]
         outs = [p.communicate(timeout=300) for p in runners]
         for proc, (out, err) in zip(runners, outs):
             assert proc.returncode == 0, err[-3000:]
