@@ -78,7 +78,7 @@ def make(choice: Choice, settings: Settings, *, region: str | None = None,
                           "the key exactly as the Model Studio console gives it")
     from .dashscope import DashScopeBackend
 
-    for option in ("poll_first", "poll_max", "wait_timeout"):
+    for option in ("poll_first", "poll_max", "wait_timeout", "retry_backoff"):
         value = getattr(settings, option)
         if value is not None and option not in options:
             options[option] = value
