@@ -70,8 +70,10 @@ def test_readme_film_run_in_a_process_of_its_own(examples):
 
 
 def long_for_the_emulator(rel):
-    """The film: generations in a chain and full-size crossfades on the paid path."""
-    return pytest.param(rel, marks=pytest.mark.slow) if rel.parts[0] == "film" else rel
+    """The film (generations in a chain and full-size crossfades on the paid path) and the
+    Wan 3.0 example (a 25 s shot and a chain through an edit, assembled at full size)."""
+    return pytest.param(rel, marks=pytest.mark.slow) if rel.parts[0] in ("film", "wan3") \
+        else rel
 
 
 @pytest.mark.parametrize("rel", [long_for_the_emulator(rel) for rel in SPECS], ids=str)

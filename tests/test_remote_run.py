@@ -138,6 +138,7 @@ def emulator(**kw) -> Emulator:
 
 # --------------------------------------------------------------------------- the fleet
 
+@pytest.mark.slow
 def test_two_runners_pay_once_and_a_third_pulls_it_all(tmp_path, s3_remote):
     a, b, c = (write_spec(tmp_path / name) for name in "abc")
     with emulator(latency=(1.0, 1.5)) as emu:
@@ -170,6 +171,7 @@ def _claim_files(remote_dir: Path, suffix: str) -> int:
                if p.name.endswith(suffix)) if (remote_dir / "v1" / "claims").exists() else 0
 
 
+@pytest.mark.slow
 def test_a_killed_runners_tasks_are_adopted_not_paid_again(tmp_path, file_remote):
     a, b = (write_spec(tmp_path / name) for name in "ab")
     remote_dir = Path(file_remote.removeprefix("file://"))

@@ -50,6 +50,7 @@ def test_continuity_through_an_edit_on_preview(example):
     assert media.probe(str(film)).duration == pytest.approx(25 + 6 + 6 + 5, abs=0.2)
 
 
+@pytest.mark.slow   # a 25 s shot and a chain through an edit, assembled at full size
 def test_the_example_through_the_emulator(example):
     with Emulator(latency=(0.3, 0.6), render_scale=0.25) as emu:
         proc = run_cli(["run", str(example), "--backend", "dashscope", "--base-url",
