@@ -1,10 +1,11 @@
-"""An example run through the emulator once per test session, whichever test asks first.
+"""Example runs made once per test session, whichever test asks first.
 
 The Wan 3.0 example is run through the emulator both by the run of every example
 (test_examples_run.py) and by the checks of what Wan 3.0 sends and locks (test_wan3.py): a
-25 s shot and a chain through an edit, assembled at full size. The first test to ask runs
-it into a folder that every pytest-xdist worker of the session sees; the others wait for it
-and read the same folder, which no test writes to.
+25 s shot and a chain through an edit, assembled at full size. The review pages of the film
+(test_review_browser.py) are opened by two tests that pytest-xdist may give to two workers.
+The first test to ask makes the run into a folder that every worker of the session sees;
+the others wait for it and read the same folder, which no test writes to.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class PaidRun:
 def paid_run(tmp_path_factory, rel: str) -> PaidRun:
     """`wanflow run examples/REL --backend dashscope` against an emulator: done once per
     session, and read by every test that asks for it."""
-    folder = _once(tmp_path_factory, "paid-" + rel.replace("/", "-"), lambda f: _run(f, rel))
+    folder = once(tmp_path_factory, "paid-" + rel.replace("/", "-"), lambda f: _run(f, rel))
     record = json.loads((folder / "run.json").read_text())
     return PaidRun(spec=folder / "examples" / rel, **record)
 
@@ -51,7 +52,7 @@ def _run(folder: Path, rel: str) -> None:
     (folder / "run.json").write_text(json.dumps(record, default=str))
 
 
-def _once(tmp_path_factory, name: str, make) -> Path:
+def once(tmp_path_factory, name: str, make) -> Path:
     """The folder `name` that `make(folder)` filled, made by the first worker to get here
     (the others wait on a lock); a `make` that failed is tried again by the next."""
     base = tmp_path_factory.getbasetemp()
