@@ -28,6 +28,11 @@ STDERR_FD = 2
 def pytest_configure(config):
     global STDERR_FD
     STDERR_FD = os.dup(2)
+    # pytest-xdist first hands each worker a block of consecutive tests: with the long trials
+    # sorted first, one worker would get them all and run them one after another. Handed
+    # out one at a time, they start together on every worker (unless asked otherwise).
+    if getattr(config.option, "maxschedchunk", 0) is None:
+        config.option.maxschedchunk = 1
 
 
 def cli_env(env=None) -> dict:

@@ -6,6 +6,8 @@ emulator_helpers.make_emu`), which is how pytest finds fixtures defined elsewher
 """
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 
 import httpx
@@ -39,9 +41,16 @@ def make_emu():
         emu.stop()
 
 
+@functools.cache
+def tls() -> ssl.SSLContext:
+    """One TLS context for the tests' clients (building one reads the whole CA bundle); the
+    emulator itself is plain HTTP on loopback."""
+    return httpx.create_ssl_context()
+
+
 @pytest.fixture
 def client():
-    with httpx.Client(timeout=20) as c:
+    with httpx.Client(timeout=20, verify=tls()) as c:
         yield c
 
 

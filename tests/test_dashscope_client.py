@@ -247,3 +247,16 @@ def test_refusals_before_any_spend():
     assert why and "asset 'voice'" in why and "https URL" in why
     assert intl.refusal("wan3.0-video", [Medium("asset 'v'", "audio/wav", "https://e.com/v.wav")]) \
         is None
+
+
+def test_retry_backoff_comes_from_the_environment():
+    from wanflow import backends
+    from wanflow.settings import Settings
+
+    choice = backends.select("dashscope", None, True)
+    env = {"DASHSCOPE_API_KEY": KEY}
+    assert backends.make(choice, Settings.resolve(env)).retry_backoff == 0.5
+    quick = Settings.resolve({**env, "WANFLOW_RETRY_BACKOFF": "0.05"})
+    assert quick.retry_backoff == 0.05 and backends.make(choice, quick).retry_backoff == 0.05
+    with pytest.raises(ConfigError, match="WANFLOW_RETRY_BACKOFF"):
+        Settings.resolve({"WANFLOW_RETRY_BACKOFF": "soon"})

@@ -231,3 +231,15 @@ def test_scaled_previews_keep_timing_and_are_keyed_apart(project):
     full = plan_json(spec, env=FULL_SIZE)
     assert all(t["status"] != "cached" for tid, t in full.items()
                if not tid.startswith("asset:")), full
+
+
+def test_previews_are_not_held_to_a_providers_quotas(project):
+    """A preview is rendered here: the model's quota (5 tasks in flight, 2 submits a
+    second) is the provider's, so eight takes of one shot never wait for a slot."""
+    spec = project / "takes.yaml"
+    spec.write_text("wanflow: 1\nname: takes\nscenes:\n  - id: s\n    shots:\n"
+                    "      - {id: a, model: wan2.7-t2v, prompt: Gulls., duration: 2, takes: 8}\n")
+    proc = run_cli(["run", str(spec), "--backend", "preview", "--json"], check=0)
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert sum(e["event"] == "finished" and e["task"].startswith("gen:") for e in events) == 8
+    assert [e["task"] for e in events if e.get("state") == "waiting"] == []

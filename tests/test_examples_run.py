@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, run_cli, run_process
+from example_runs import paid_run
 
 from wanflow import media
-from wanflow.backends.emulator import Emulator
 
 
 def example_specs():
@@ -70,20 +70,18 @@ def test_readme_film_run_in_a_process_of_its_own(examples):
 
 
 def long_for_the_emulator(rel):
-    """The film: generations in a chain and full-size crossfades on the paid path."""
-    return pytest.param(rel, marks=pytest.mark.slow) if rel.parts[0] == "film" else rel
+    """The film (generations in a chain and full-size crossfades on the paid path) and the
+    Wan 3.0 example (a 25 s shot and a chain through an edit, assembled at full size)."""
+    return pytest.param(rel, marks=pytest.mark.slow) if rel.parts[0] in ("film", "wan3") \
+        else rel
 
 
 @pytest.mark.parametrize("rel", [long_for_the_emulator(rel) for rel in SPECS], ids=str)
-def test_example_runs_against_the_emulator(examples, rel):
-    spec = examples / rel
-    # Full-size clips: a scene of cuts is assembled by stream copy instead of an upscale.
-    with Emulator(latency=(0.3, 0.6), render_scale=1.0) as emu:
-        proc = run_cli(["run", str(spec), "--backend", "dashscope", "--base-url",
-                        emu.base_url], env={"DASHSCOPE_API_KEY": "sk-test"})
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        assert emu.submissions(), "the run should have submitted generations"
-        bad = [r for r in emu.requests() if r["status"] and r["status"] >= 400]
-        assert not bad, bad[:3]
-    for out in outputs_of(spec, paid=True):
+def test_example_runs_against_the_emulator(tmp_path_factory, rel):
+    run = paid_run(tmp_path_factory, rel.as_posix())   # test_wan3.py reads it too
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.submissions, "the run should have submitted generations"
+    bad = [r for r in run.requests if r["status"] and r["status"] >= 400]
+    assert not bad, bad[:3]
+    for out in outputs_of(run.spec, paid=True):
         assert media.probe(str(out)).video_codec == "h264"

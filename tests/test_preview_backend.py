@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from wanflow import backends
 from wanflow.backends.preview import PreviewBackend, scaled
 from wanflow.errors import ConfigError
 from wanflow.settings import Settings
@@ -28,6 +29,15 @@ def test_a_scaled_backend_has_its_own_identity():
     assert PreviewBackend().identity == "preview/2"
     assert PreviewBackend(scale=1.0).identity == "preview/2"
     assert PreviewBackend(scale=0.25).identity == "preview/2@0.25"
+
+
+def test_pull_names_outputs_at_the_scale_the_run_made_them():
+    """`wanflow pull` plans with a naming-only backend: at the run's scale, its keys are
+    the ones the scaled run stored."""
+    settings = Settings(backend="preview", preview_scale=0.25)
+    choice = backends.select("preview", None, False)
+    assert backends.naming_only(choice, settings).identity == backends.make(
+        choice, settings).identity == "preview/2@0.25"
 
 
 def test_the_setting_comes_from_the_environment():

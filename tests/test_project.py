@@ -3,6 +3,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from wanflow.run import project
 
@@ -116,16 +117,11 @@ class _Payload:
 
 def test_a_planted_pickle_or_malformed_record_is_ignored_and_nothing_runs(project_dir):
     import pickle
-    import subprocess
-    import sys
-
 
     (project_dir / "lib.yaml").write_text(LIB)
     (project_dir / "spec.yaml").write_text(SPEC)
     marker = project_dir / "PWNED"
     evil = pickle.dumps(_Payload(marker))
-    env = dict(os.environ)
-    env.pop("DASHSCOPE_API_KEY", None)
     cwd = os.getcwd()
     try:
         os.chdir(project_dir)
@@ -138,9 +134,8 @@ def test_a_planted_pickle_or_malformed_record_is_ignored_and_nothing_runs(projec
     for plant in plants:
         record.write_bytes(plant)
         record.with_suffix(".pickle").write_bytes(evil)       # where the old cache kept it
-        proc = subprocess.run([sys.executable, "-m", "wanflow", "status", "spec.yaml",
-                               "--backend", "preview"], cwd=project_dir, env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        # In this process: a record that were unpickled would run its payload here.
+        proc = run_cli(["status", "spec.yaml", "--backend", "preview"], cwd=project_dir)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert not marker.exists()
         assert "Traceback" not in proc.stderr

@@ -87,7 +87,10 @@ def shots_of(spec: Path) -> list[str]:
 
 # --------------------------------------------------------------------------- helpers
 
-POLL = {"DASHSCOPE_API_KEY": KEY, "WANFLOW_POLL_FIRST": "0.25", "WANFLOW_POLL_MAX": "0.25"}
+# Retries back off from 50 ms instead of a second: the emulator answers at once.
+BACKOFF = 0.05
+POLL = {"DASHSCOPE_API_KEY": KEY, "WANFLOW_POLL_FIRST": "0.25", "WANFLOW_POLL_MAX": "0.25",
+        "WANFLOW_RETRY_BACKOFF": str(BACKOFF)}
 
 
 def wanflow(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
@@ -98,9 +101,17 @@ def start(*args, env=None) -> subprocess.Popen:
     return start_cli(args, env={**POLL, **(env or {})})
 
 
+# An account without quotas, where the quotas are not the point (the fault scenarios, whose
+# only 429s are the injected ones, and the random SIGKILLs): wanflow's own limits are lifted
+# to match, so that a run does not wait for its own rate tokens.
+QUOTA = 100
+UNTHROTTLED = {"WANFLOW_LIMITS": f"wan2.7-t2v={QUOTA}:{QUOTA},wan2.7-i2v={QUOTA}:{QUOTA}"}
+
+
 def run(spec: Path, emu: Emulator, *extra, env=None, timeout=120) -> subprocess.CompletedProcess:
+    quotas = UNTHROTTLED if emu.submit_rps == QUOTA else {}
     return wanflow("run", spec, "--backend", "dashscope", "--base-url", emu.base_url, "--json",
-                   *extra, env=env, timeout=timeout)
+                   *extra, env={**quotas, **(env or {})}, timeout=timeout)
 
 
 def events(proc) -> list[dict]:
@@ -172,7 +183,8 @@ def reliability(suite: str, **figures) -> None:
 def emu():
     """For the fault scenarios: their faults hit requests, not moments, so tasks finish
     by the first poll."""
-    with Emulator(latency=FAULT_LATENCY, render_scale=1.0) as e:
+    with Emulator(latency=FAULT_LATENCY, render_scale=1.0, concurrency=QUOTA,
+                  submit_rps=QUOTA) as e:
         yield e
 
 
@@ -189,10 +201,11 @@ def test_sigkill_at_random_moments_then_rerun(tmp_path):
     ref = tmp_path / "reference"
     (ref / ".git").mkdir(parents=True)
     spec = write_spec(ref, long=True)
-    with Emulator(latency=LATENCY, render_scale=1.0) as emu:
+    with Emulator(latency=LATENCY, render_scale=1.0, concurrency=QUOTA,
+                  submit_rps=QUOTA) as emu:
         started = time.monotonic()
         proc = start("run", spec, "--backend", "dashscope", "--base-url", emu.base_url,
-                     "--json")
+                     "--json", env=UNTHROTTLED)
         _, err = proc.communicate(timeout=120)
         length = time.monotonic() - started
         assert proc.returncode == 0, err
@@ -204,9 +217,10 @@ def test_sigkill_at_random_moments_then_rerun(tmp_path):
         spec = write_spec(root, long=True)
         delay = rng.uniform(0.0, length)
         moments.append(round(delay, 2))
-        with Emulator(latency=LATENCY, render_scale=1.0, seed=trial) as emu:
+        with Emulator(latency=LATENCY, render_scale=1.0, seed=trial, concurrency=QUOTA,
+                      submit_rps=QUOTA) as emu:
             victim = start("run", spec, "--backend", "dashscope", "--base-url", emu.base_url,
-                           "--json")
+                           "--json", env=UNTHROTTLED)
             time.sleep(delay)
             if victim.poll() is None:
                 victim.send_signal(signal.SIGKILL)
@@ -339,6 +353,9 @@ def test_submit_429_storm_without_retry_after(project, emu):
     proc = run(spec, emu)
     assert proc.returncode == 0, proc.stderr
     assert requests_with(emu, 429, "/services/") == 3
+    retries = [e for e in events(proc) if e["event"] == "retry"]
+    # without Retry-After: backoff from WANFLOW_RETRY_BACKOFF, doubling for each task
+    assert len(retries) == 3 and all(0 < e["delay"] <= 4 * BACKOFF for e in retries), retries
     assert all(n == 1 for n in submissions(emu).values()) and len(submissions(emu)) == 3
     record("submit_429", emu, spec, faults=3, complete="abc")
 
@@ -490,7 +507,7 @@ def test_broken_downloads_are_retried_to_the_right_file(project, emu, fault):
 @pytest.mark.slow
 def test_two_runs_on_one_cache(project):
     spec = write_spec(project)
-    with Emulator(latency=(1.5, 2.0), render_scale=1.0) as emu:
+    with Emulator(latency=(1.0, 1.2), render_scale=1.0) as emu:
         first = start("run", spec, "--backend", "dashscope", "--base-url", emu.base_url,
                       "--json")
         lock = project / ".wanflow" / "run.lock"
@@ -523,7 +540,7 @@ def test_waiting_run_budget_sees_the_cache_after_the_wait(project):
     """A run that waited for the lock (WANFLOW_LOCK_WAIT) assesses what the other run
     stored: --no-spend passes because nothing is left to pay for."""
     spec = write_spec(project)
-    with Emulator(latency=(1.5, 2.0), render_scale=1.0) as emu:
+    with Emulator(latency=(1.0, 1.2), render_scale=1.0) as emu:
         first = start("run", spec, "--backend", "dashscope", "--base-url", emu.base_url,
                       "--json")
         deadline = time.monotonic() + 20

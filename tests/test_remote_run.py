@@ -1,5 +1,7 @@
-"""A team's remote in real runs: runners as separate processes with separate caches, one
-remote (a real S3 API server, or file://), one `Emulator` account.
+"""A team's remote in real runs: runners with separate caches, one remote (a real S3 API
+server, or file://), one `Emulator` account. The runners that meet (two at once, one killed
+under another) are processes of their own; a run that has the remote to itself runs in this
+process.
 
 * Two runners start the same spec at once: the provider sees each shot submitted once,
   and both finish with the same lock file and renders.
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import pytest
 import remote_helpers
-from conftest import FAST_POLLING, ROOT
+from conftest import FAST_POLLING, ROOT, run_cli
 
 from wanflow.backends.emulator import Emulator
 from wanflow.store import lockfile
@@ -36,6 +38,16 @@ file_remote = remote_helpers.file_remote
 
 SHOTS = int(os.environ.get("WANFLOW_FLEET_SHOTS") or 12)
 KEY = "sk-test"
+# The account's quotas are not what these tests are about: every shot may be in flight at
+# once, on the emulator and in wanflow's own limits (a `--limit` flag still narrows them).
+QUOTA = 100
+LIMITS = {"WANFLOW_LIMITS": f"wan2.7-t2v={QUOTA}:{QUOTA},wan2.7-i2v={QUOTA}:{QUOTA}"}
+# Claims go stale sooner where no live runner competes for them (file:// dates to the
+# nanosecond; a fleet keeps the one-second heartbeat that moto's Last-Modified needs).
+QUICK_CLAIMS = {"WANFLOW_CLAIM_HEARTBEAT": "0.5", "WANFLOW_CLAIM_STALE": "1.5"}
+# Two live runners meet over claims that must not go stale: on a busy machine the S3
+# server (a thread of the test process, beside the emulator) can answer a beat late.
+LIVE_CLAIMS = {"WANFLOW_CLAIM_HEARTBEAT": "1", "WANFLOW_CLAIM_STALE": "10"}
 
 
 def write_spec(root: Path, shots: int = SHOTS, extra: str = "") -> Path:
@@ -68,6 +80,7 @@ def env_for(url: str | None, *, key: bool = True, **more: str) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DASHSCOPE_", "WANFLOW_", "AWS_"))}
     env.update(FAST_POLLING)
+    env.update(LIMITS)
     if key:
         env["DASHSCOPE_API_KEY"] = KEY
     if url:
@@ -77,19 +90,25 @@ def env_for(url: str | None, *, key: bool = True, **more: str) -> dict:
 
 
 def wanflow_args(command: str, spec: Path, emu: Emulator, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "wanflow", command, str(spec), "--backend", "dashscope",
-            "--base-url", emu.base_url, "--json", *extra]
+    return [command, str(spec), "--backend", "dashscope", "--base-url", emu.base_url, "--json",
+            *extra]
 
 
 def start(spec: Path, emu: Emulator, url: str | None, *extra: str, **env) -> subprocess.Popen:
-    return subprocess.Popen(wanflow_args("run", spec, emu, *extra), env=env_for(url, **env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """A runner in a process of its own: one of several that meet over the remote."""
+    return subprocess.Popen([sys.executable, "-m", "wanflow", *wanflow_args("run", spec, emu,
+                                                                             *extra)],
+                            env=env_for(url, **env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def wanflow(command: str, spec: Path, emu: Emulator, url: str | None, *extra: str,
-            key: bool = True, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(wanflow_args(command, spec, emu, *extra), env=env_for(url, key=key),
-                          capture_output=True, text=True, timeout=timeout, check=False)
+            key: bool = True, **env: str) -> subprocess.CompletedProcess:
+    """The command in this process: for a run that has the remote to itself."""
+    given = {"DASHSCOPE_API_KEY": KEY} if key else {}
+    if url:
+        given.update(remote_helpers.remote_env(url))
+    return run_cli(wanflow_args(command, spec, emu, *extra), env={**LIMITS, **given, **env})
 
 
 def events(out: str) -> list[dict]:
@@ -106,19 +125,26 @@ def submitted(emu: Emulator) -> collections.Counter:
 
 
 def emulator(**kw) -> Emulator:
-    kw.setdefault("latency", (1.0, 1.5))
-    kw.setdefault("render_scale", 0.25)
+    # Quick tasks for a run that has the remote to itself; runners that are to meet over
+    # a claim need tasks that last.
+    kw.setdefault("latency", (0.2, 0.4))
+    # Full-size clips (cheap to render): a scene is assembled by stream copy instead of
+    # upscaling quarter-size clips to 720P and encoding them again.
+    kw.setdefault("render_scale", 1.0)
+    kw.setdefault("concurrency", QUOTA)
+    kw.setdefault("submit_rps", QUOTA)
     return Emulator(**kw)
 
 
 # --------------------------------------------------------------------------- the fleet
 
+@pytest.mark.slow
 def test_two_runners_pay_once_and_a_third_pulls_it_all(tmp_path, s3_remote):
     a, b, c = (write_spec(tmp_path / name) for name in "abc")
-    with emulator() as emu:
-        runners = [start(spec, emu, s3_remote) for spec in (a, b)]
+    with emulator(latency=(1.0, 1.5)) as emu:
+        runners = [start(spec, emu, s3_remote, **LIVE_CLAIMS) for spec in (a, b)]
         outs = [p.communicate(timeout=300) for p in runners]
-        for proc, (out, err) in zip(runners, outs):
+        for proc, (_, err) in zip(runners, outs, strict=True):
             assert proc.returncode == 0, err[-3000:]
         counts = submitted(emu)
         assert len(counts) == SHOTS and max(counts.values()) == 1, counts
@@ -145,11 +171,12 @@ def _claim_files(remote_dir: Path, suffix: str) -> int:
                if p.name.endswith(suffix)) if (remote_dir / "v1" / "claims").exists() else 0
 
 
+@pytest.mark.slow
 def test_a_killed_runners_tasks_are_adopted_not_paid_again(tmp_path, file_remote):
     a, b = (write_spec(tmp_path / name) for name in "ab")
     remote_dir = Path(file_remote.removeprefix("file://"))
-    with emulator(latency=(3.0, 4.0)) as emu:
-        victim = start(a, emu, file_remote, "--limit", "wan2.7-t2v=4")
+    with emulator(latency=(1.5, 2.0)) as emu:
+        victim = start(a, emu, file_remote, "--limit", "wan2.7-t2v=4", **QUICK_CLAIMS)
         deadline = time.time() + 60
         steady = 0
         while time.time() < deadline:
@@ -166,7 +193,7 @@ def test_a_killed_runners_tasks_are_adopted_not_paid_again(tmp_path, file_remote
         before = len(emu.submissions())
         assert before >= 3
 
-        rescuer = wanflow("run", b, emu, file_remote)
+        rescuer = wanflow("run", b, emu, file_remote, **QUICK_CLAIMS)
         assert rescuer.returncode == 0, rescuer.stderr[-3000:]
         counts = submitted(emu)
         assert len(counts) == SHOTS and max(counts.values()) == 1, counts
@@ -190,14 +217,14 @@ def test_a_corrupt_remote_object_is_reported_and_only_that_task_made_again(tmp_p
     a, d, e = (write_spec(tmp_path / name, shots=4) for name in "ade")
     remote_dir = Path(file_remote.removeprefix("file://"))
     with emulator() as emu:
-        first = wanflow("run", a, emu, file_remote)
+        first = wanflow("run", a, emu, file_remote, **QUICK_CLAIMS)
         assert first.returncode == 0, first.stderr[-3000:]
         victim = lockfile.read(a.with_suffix(".lock"))["gen:s2.x3#1"]   # nothing depends on it
         obj = corrupt(remote_dir, victim.output)
 
         # With claims, the claim names the finished provider task: once the claim is
         # stale, the task is adopted and its video fetched again — nothing is paid.
-        second = wanflow("run", d, emu, file_remote)
+        second = wanflow("run", d, emu, file_remote, **QUICK_CLAIMS)
         assert second.returncode == 0, second.stderr[-3000:]
         assert notices(second).count("does not hash to its name") == 1
         assert sum(submitted(emu).values()) == 4
@@ -253,28 +280,24 @@ def test_no_remote_claims_and_preview_runs_claim_nothing(tmp_path, file_remote):
     with emulator() as emu:
         proc = wanflow("run", spec, emu, file_remote, "--no-remote-claims")
         assert proc.returncode == 0, proc.stderr[-3000:]
-    preview = subprocess.run([sys.executable, "-m", "wanflow", "run", str(spec), "--backend",
-                              "preview", "--remote", file_remote],
-                             env=env_for(None), capture_output=True, text=True, timeout=240,
-                             check=False)
+    preview = run_cli(["run", spec, "--backend", "preview", "--remote", file_remote])
     assert preview.returncode == 0, preview.stderr[-3000:]
     assert not (remote_dir / "v1" / "claims").exists()
     assert len(list((remote_dir / "v1" / "results").rglob("*.json"))) >= 4
 
 
-# --------------------------------------------------------------------------- plan, status, pull, push
+# ------------------------------------------------------------------------ plan, status, pull, push
 
 def preview(command: str, spec: Path, *extra: str, url: str | None = None,
             cache: Path | None = None) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "wanflow", command, str(spec), *extra]
+    args = [command, str(spec), *extra]
     if command != "push":
         args += ["--backend", "preview"]
     if cache is not None:
         args += ["--cache", str(cache)]
     if url is not None:
         args += ["--remote", url]
-    return subprocess.run(args, env=env_for(None, key=False), capture_output=True, text=True,
-                          timeout=240, check=False)
+    return run_cli(args)
 
 
 def test_plan_and_status_say_what_the_remote_has_and_pull_fetches_it(tmp_path, file_remote):

@@ -51,6 +51,11 @@ def submitted_prompts(emu):
 
 
 KEY = {"DASHSCOPE_API_KEY": "sk-test"}
+# The runs that are stopped keep a few tasks in flight (their own --limit), so that some
+# shots are not submitted yet; the emulator's account has no quota of its own, and a rerun
+# may have every shot in flight at once.
+QUOTA = 100
+EVERY_SHOT = ["--limit", "wan2.7-t2v=6:10"]
 
 
 def start_run(spec, emu):
@@ -63,8 +68,8 @@ def start_run(spec, emu):
 def test_sigkill_mid_flight_then_rerun_submits_nothing_twice(project, kill_after):
     spec = write_spec(project)
     # Full-size clips (cheap to render) let the rerun assemble by stream copy, not upscaling.
-    with Emulator(latency=(1.5, 2.0), render_scale=1.0, concurrency=3) as emu:
-        # wanflow's own quota matches the emulator's, so it never draws a 429.
+    with Emulator(latency=(1.0, 1.5), render_scale=1.0, concurrency=QUOTA,
+                  submit_rps=QUOTA) as emu:
         proc = start_run(spec, emu)
         deadline = time.time() + 30
         # Kill once `kill_after` tasks are submitted and journaled, while they still run.
@@ -81,7 +86,7 @@ def test_sigkill_mid_flight_then_rerun_submits_nothing_twice(project, kill_after
 
         # End to end: the rerun too is the `wanflow` command in a process of its own.
         proc = run_process(["run", spec, "--backend", "dashscope", "--base-url", emu.base_url,
-                            "--json"], env=KEY)
+                            "--json", *EVERY_SHOT], env=KEY)
         assert proc.returncode == 0, proc.stderr
         events = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
         resumed = [e for e in events if e["event"] == "reattach"]
@@ -94,8 +99,8 @@ def test_sigkill_mid_flight_then_rerun_submits_nothing_twice(project, kill_after
 def test_kill_during_submit_is_reconciled_not_resubmitted(project):
     """A submit journaled as 'submitting' whose task was created: adopted on rerun."""
     spec = write_spec(project, shots=1)
-    with Emulator(latency=(1.0, 1.5), render_scale=0.25) as emu:
-        emu.faults.slow_ms = 1500       # the submit is held: kill while it is in the air
+    with Emulator(latency=(0.5, 0.8), render_scale=1.0) as emu:
+        emu.faults.slow_ms = 1000       # the submit is held: kill while it is in the air
         proc = start_run(spec, emu)
         deadline = time.time() + 20
         while time.time() < deadline and not any(
@@ -117,7 +122,8 @@ def test_kill_during_submit_is_reconciled_not_resubmitted(project):
 
 def test_sigint_stops_submitting_finishes_in_flight_and_exits_130(project):
     spec = write_spec(project, shots=6)
-    with Emulator(latency=(1.5, 2.0), render_scale=1.0, concurrency=2) as emu:
+    with Emulator(latency=(1.0, 1.5), render_scale=1.0, concurrency=QUOTA,
+                  submit_rps=QUOTA) as emu:
         proc = start_cli(["run", spec, "--backend", "dashscope", "--base-url", emu.base_url,
                           "--json", "--limit", "wan2.7-t2v=2"], env=KEY)
         deadline = time.time() + 20
@@ -134,7 +140,7 @@ def test_sigint_stops_submitting_finishes_in_flight_and_exits_130(project):
                     and e["task"].startswith("gen:")}
         assert len(finished) == submitted   # what was in flight was still collected
         proc = run_cli(["run", str(spec), "--backend", "dashscope", "--base-url",
-                        emu.base_url], env=KEY)
+                        emu.base_url, *EVERY_SHOT], env=KEY)
         assert proc.returncode == 0, proc.stderr
         assert max(submitted_prompts(emu).values()) == 1 and len(emu.submissions()) == 6
 

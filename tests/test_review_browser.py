@@ -15,6 +15,7 @@ import shutil
 import git_repo
 import pytest
 from conftest import ROOT, run_cli
+from example_runs import once
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -27,8 +28,13 @@ pytestmark = pytest.mark.skipif(os.environ.get("WANFLOW_SKIP_BROWSER") == "1",
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
-    """(report page, diff page) of the example film after a prompt edit."""
-    root = tmp_path_factory.mktemp("film-repo")
+    """(report page, diff page) of the example film after a prompt edit: made once per
+    session, however the two tests are shared out among workers."""
+    root = once(tmp_path_factory, "film-repo", _make_pages)
+    return root / "report" / "index.html", root / "diff" / "index.html"
+
+
+def _make_pages(root):
     shutil.copytree(ROOT / "examples", root / "examples",
                     ignore=shutil.ignore_patterns(".wanflow", "renders", "*.lock"))
     (root / ".gitignore").write_text(".wanflow/\nrenders/\n")
@@ -39,10 +45,8 @@ def pages(tmp_path_factory):
     spec.write_text(spec.read_text().replace("A vendor lifts a silver fish",
                                              "A vendor holds up a silver fish"))
     run_cli(["run", str(spec)], check=0)
-    report, diff = root / "report", root / "diff"
-    run_cli(["report", str(spec), "--out", str(report)], check=0)
-    run_cli(["report", str(spec), "--base", "HEAD", "--out", str(diff)], check=0)
-    return report / "index.html", diff / "index.html"
+    run_cli(["report", str(spec), "--out", str(root / "report")], check=0)
+    run_cli(["report", str(spec), "--base", "HEAD", "--out", str(root / "diff")], check=0)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from test_engine import write_spec
 from wanflow.backends.emulator import Emulator, Faults
 
 KEY = "sk-secret-0123456789abcdef0123456789abcdef"
+QUICK_RETRIES = {"WANFLOW_RETRY_BACKOFF": "0.05"}   # the emulator answers at once
 
 
 def all_bytes_under(root):
@@ -23,11 +24,12 @@ def test_key_never_written_or_printed(project):
         base = ["--backend", "dashscope", "--base-url", emu.base_url]
         for args in (["plan", str(spec)], ["run", str(spec)], ["run", str(spec), "--json"],
                      ["status", str(spec), "--json"]):
-            proc = run_cli(args + base, env={"DASHSCOPE_API_KEY": KEY})
+            proc = run_cli(args + base, env={"DASHSCOPE_API_KEY": KEY, **QUICK_RETRIES})
             outputs.append(proc.stdout + proc.stderr)
         assert any("DataInspectionFailed" in o for o in outputs), "a failure was reported"
         # A wrong key: the error names the problem, not the key.
-        proc = run_cli(["run", str(spec)] + base, env={"DASHSCOPE_API_KEY": KEY + "x"})
+        proc = run_cli(["run", str(spec)] + base,
+                       env={"DASHSCOPE_API_KEY": KEY + "x", **QUICK_RETRIES})
         outputs.append(proc.stdout + proc.stderr)
         assert proc.returncode != 0 and "InvalidApiKey" in proc.stdout + proc.stderr
         outputs.append(json.dumps(emu.requests()))

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 from conftest import ROOT, run_cli
+from example_runs import paid_run
 
 from wanflow import media
 from wanflow.backends.emulator import Emulator
@@ -50,13 +51,12 @@ def test_continuity_through_an_edit_on_preview(example):
     assert media.probe(str(film)).duration == pytest.approx(25 + 6 + 6 + 5, abs=0.2)
 
 
-def test_the_example_through_the_emulator(example):
-    with Emulator(latency=(0.3, 0.6), render_scale=0.25) as emu:
-        proc = run_cli(["run", str(example), "--backend", "dashscope", "--base-url",
-                        emu.base_url], env=KEY)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        bodies = {s["body"]["input"]["prompt"].split()[0]: s["body"] for s in emu.submissions()}
-    lock = lockfile.read(example.with_name("lighthouse-keeper.lock"))
+def test_the_example_through_the_emulator(tmp_path_factory):
+    # The run of test_examples_run.py's test of every example through the emulator.
+    run = paid_run(tmp_path_factory, "wan3/lighthouse-keeper.yaml")
+    assert run.returncode == 0, run.stderr[-2000:]
+    bodies = {s["body"]["input"]["prompt"].split()[0]: s["body"] for s in run.submissions}
+    lock = lockfile.read(run.spec.with_name("lighthouse-keeper.lock"))
     dawn, ink, watch = lock["gen:storm.dawn#1"], lock["gen:storm.ink#1"], lock["gen:storm.watch#1"]
     # `duration: auto` went as -1; the emulator chose 8 s, and the lock and the bill say so
     assert bodies["The"]["parameters"]["duration"] == -1

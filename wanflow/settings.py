@@ -87,6 +87,7 @@ class Settings:
     poll_first: float | None = None     # seconds before the first poll (tests, demos)
     poll_max: float | None = None       # longest pause between polls
     wait_timeout: float | None = None   # give up waiting for a remote task after this
+    retry_backoff: float | None = None  # seconds before a first retry, doubling after
     github_actions: bool = False        # annotate errors and write a step summary
     step_summary: str | None = None     # $GITHUB_STEP_SUMMARY
     run_url: str | None = None          # the Actions run (its artifacts hold the review page)
@@ -133,6 +134,7 @@ class Settings:
             poll_first=_seconds(env, "WANFLOW_POLL_FIRST"),
             poll_max=_seconds(env, "WANFLOW_POLL_MAX"),
             wait_timeout=_seconds(env, "WANFLOW_WAIT_TIMEOUT"),
+            retry_backoff=_seconds(env, "WANFLOW_RETRY_BACKOFF"),
             preview_scale=_fraction(env, "WANFLOW_PREVIEW_SCALE"),
             github_actions=env.get("GITHUB_ACTIONS") == "true",
             state_dir=state_dir(),

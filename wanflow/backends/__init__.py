@@ -65,6 +65,7 @@ def naming_only(choice: Choice, settings: Settings, *, region: str | None = None
     if choice.name == "preview":
         from .preview import PreviewBackend
 
+        # The scale is part of the identity: a scaled run's outputs are named at its scale.
         return PreviewBackend(scale=settings.preview_scale)
     _refuse_malformed_key(settings)   # said now, not when the first paid run needs it
     from .base import NamingOnly
@@ -86,7 +87,7 @@ def make(choice: Choice, settings: Settings, *, region: str | None = None,
     _refuse_malformed_key(settings)
     from .dashscope import DashScopeBackend
 
-    for option in ("poll_first", "poll_max", "wait_timeout"):
+    for option in ("poll_first", "poll_max", "wait_timeout", "retry_backoff"):
         value = getattr(settings, option)
         if value is not None and option not in options:
             options[option] = value

@@ -59,6 +59,7 @@ class Backend(Protocol):
     name: str
     identity: str      # part of every generation key; preview and real outputs never mix
     paid: bool         # whether generations cost money
+    quotas: bool       # whether a provider's per-model quotas (in flight, per second) apply
 
     async def check(self) -> None:
         """Raise ConfigError/AuthError now if generating cannot work (unreachable, bad key)."""
@@ -89,6 +90,8 @@ class Backend(Protocol):
 
 class BaseBackend:
     """Defaults for the optional parts of `Backend`."""
+
+    quotas = True
 
     async def check(self) -> None:
         return None

@@ -31,6 +31,7 @@ class PreviewBackend(BaseBackend):
     # 2: input images, prompt beats, scene and film timecode.
     look = "preview/2"
     paid = False
+    quotas = False   # rendered on this machine: no provider's quota to keep
 
     def __init__(self, *, delay: float = 0.0, scale: float = 1.0):
         self.delay = float(delay)   # extra seconds per task, to imitate slow generations

@@ -4,7 +4,8 @@ submit → journal the remote id → wait → download → probe → store. The 
 journaled before the first poll, so a killed run re-attaches instead of paying twice; a
 submit that was in the air when a run died is reconciled through the provider's task list.
 Quotas: a model's slot (tasks in flight) is taken before the run-wide permit, and one submit
-per model is in the air at a time, paced to the model's submission rate.
+per model is in the air at a time, paced to the model's submission rate. A backend without
+a provider's quotas (preview, rendered here) is held only by the run-wide permit.
 
 With a team's remote and claims (`wanflow.store.claims`), a fleet pays once per key: a
 runner claims a key before submitting it, names the provider task beside the claim as soon
@@ -38,7 +39,7 @@ from ..store.journal import Journal, NullJournal
 from .events import DOWNLOADING, RUNNING, UPLOADING, WAITING, Event, Reporter
 from .options import RunOptions
 from .pacing import Pacer, backoff
-from .quotas import default_limits
+from .quotas import Limits, default_limits
 
 if TYPE_CHECKING:
     from ..store.claims import Claim, Claims, ProviderTask
@@ -66,6 +67,8 @@ class Generations:
         self.billed = 0.0
         self.cost = 0.0
         self._jobs = asyncio.Semaphore(options.jobs)
+        # A backend without quotas (preview) is held only by the run-wide permit.
+        self._unlimited = Limits(options.jobs, 0.0)
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._rate: dict[str, Pacer] = {}
         # One submit per model in the air at a time, from the rate token to the journaled
@@ -78,7 +81,8 @@ class Generations:
 
     def _quota(self, model: str) -> tuple[asyncio.Semaphore, Pacer, asyncio.Lock]:
         if model not in self._slots:
-            limits = self.options.limits.get(model) or default_limits(model)
+            limits = ((self.options.limits.get(model) or default_limits(model))
+                      if self.backend.quotas else self._unlimited)
             self._slots[model] = asyncio.Semaphore(max(1, limits.concurrency))
             self._rate[model] = Pacer(limits.submit_rps, margin=1.05)
             self._submit_lock[model] = asyncio.Lock()

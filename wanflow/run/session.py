@@ -231,6 +231,8 @@ def run(session: Session, *, as_json: bool = False, jobs: int | None = None,
                          currency=session.pricing.currency)
     if jobs:
         options = replace(options, jobs=jobs)
+    if session.settings.retry_backoff is not None:
+        options = replace(options, backoff_base=session.settings.retry_backoff)
     report = reporter or reporters.make(as_json, plain=session.settings.github_actions)
     try:
         with session.store.run_lock(wait=session.settings.lock_wait):

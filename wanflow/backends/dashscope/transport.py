@@ -8,6 +8,8 @@ send the key to a foreign host by mistake. A request that gets no HTTP answer ra
 from __future__ import annotations
 
 import enum
+import functools
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import BinaryIO
@@ -61,6 +63,14 @@ def _stage(exc: httpx.TransportError) -> Stage:
 CONNECT_TIMEOUT = 5.0   # seconds: an unreachable host fails fast, a slow answer may take long
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The TLS settings of every client in this process (httpx's defaults). Building them
+    reads the whole CA bundle, tens of milliseconds that each new backend (a program
+    running several specs) need not spend again."""
+    return httpx.create_ssl_context()
+
+
 class Http:
     """One pooled HTTP/1.1 client for a backend; closed with `aclose`."""
 
@@ -71,7 +81,8 @@ class Http:
         self._workspace = workspace
         self._timeout = timeout
         self._client = httpx.AsyncClient(
-            transport=transport, http1=True, http2=False, follow_redirects=False,
+            transport=transport, verify=_tls(), http1=True, http2=False,
+            follow_redirects=False,
             timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16,
                                 keepalive_expiry=30.0),
