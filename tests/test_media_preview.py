@@ -110,3 +110,17 @@ def test_card_holds_the_input_images_at_its_ends_and_shows_beats_in_turn(tmp_pat
     assert np.abs(middle_a[:100] - middle_b[:100]).max() > 100
     assert np.abs(middle_a[80:100, 150:170].mean(axis=(0, 1)) - first[80:100, 150:170].mean(
         axis=(0, 1))).max() > 50
+
+
+def test_chroma_is_the_float_mean_of_each_2x2_block():
+    """The 4:2:0 chroma of a picture: each 2x2 block's mean, exactly what a float32 mean
+    over the block gives (the sum of four bytes is exact, and so is its quarter)."""
+    from wanflow.media.yuv import rgb_to_yuv
+
+    rgb = np.random.default_rng(7).integers(0, 256, (72, 128, 3), dtype=np.uint8)
+    _, U, V = rgb_to_yuv(rgb)
+    sub = rgb.astype(np.float32).reshape(36, 2, 64, 2, 3).mean(axis=(1, 3))
+    ys = 0.2126 * sub[..., 0] + 0.7152 * sub[..., 1] + 0.0722 * sub[..., 2]
+    for plane, diff, scale in ((U, sub[..., 2] - ys, 1.8556), (V, sub[..., 0] - ys, 1.5748)):
+        expected = np.clip(np.rint(128.0 + diff / scale * (224.0 / 255.0)), 0, 255)
+        assert np.array_equal(plane, expected.astype(np.uint8))

@@ -23,8 +23,11 @@ def rgb_to_yuv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r, g, b = f[..., 0], f[..., 1], f[..., 2]
     y = 0.2126 * r + 0.7152 * g + 0.0722 * b
     Y = 16.0 + y * (219.0 / 255.0)
-    h, w = rgb.shape[:2]
-    sub = f.reshape(h // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
+    # Each 2x2 block's mean: four bytes summed exactly in 16 bits, then a quarter (exact
+    # too): what a float mean over the block gives, at a third of the cost.
+    wide = rgb.astype(np.uint16)
+    quad = wide[0::2, 0::2] + wide[0::2, 1::2] + wide[1::2, 0::2] + wide[1::2, 1::2]
+    sub = quad.astype(np.float32) * np.float32(0.25)
     rs, gs, bs = sub[..., 0], sub[..., 1], sub[..., 2]
     ys = 0.2126 * rs + 0.7152 * gs + 0.0722 * bs
     U = 128.0 + (bs - ys) / 1.8556 * (224.0 / 255.0)
