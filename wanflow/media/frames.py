@@ -63,7 +63,8 @@ def _grab(src, which) -> np.ndarray:
         if not container.streams.video:
             raise MediaError(f"{p}: not a video: it has no video stream")
         vs = container.streams.video[0]
-        vs.thread_type = "AUTO"
+        # Decoded on this thread: a frame needs at most one group of pictures, where frame
+        # threads (one per core) cost more to start than they save.
         if which == "first":
             frame = _first_frame(container, vs)
         elif which == "last":

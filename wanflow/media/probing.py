@@ -125,8 +125,8 @@ def scan_clip(path) -> ClipScan:
                 f"{p}: truncated or damaged: the header promises {header:.2f} s of video "
                 f"but only {float(demuxed):.2f} s is present")
 
-        # The first and the last frames must actually decode.
-        vcc.thread_type = "AUTO"
+        # The first and the last frames must actually decode. On this thread: too few
+        # frames are decoded for frame threads (one per core) to pay for their start-up.
         if not _decode_some(vcc, head, stop_at_first=True):
             raise MediaError(f"{p}: the first video frame cannot be decoded")
         vcc.flush_buffers()
